@@ -12,6 +12,7 @@ first call (JIT compile or cache load) is excluded.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -20,7 +21,8 @@ import cv2
 import numba
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+if importlib.util.find_spec("spatialme") is None:  # run from a checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from spatialme.inpaint.polyline import polyline_warp  # noqa: E402
 

@@ -1,3 +1,13 @@
-"""SpatialMe: 2D-to-3D stereo video conversion by depth-warping and blend-inpainting."""
+"""SpatialMe: 2D-to-3D stereo video conversion by depth-warping and blend-inpainting.
+
+Public API::
+
+    from spatialme import StereoPipeline
+    pipe = StereoPipeline.from_pretrained()
+    out = pipe.synthesize(left, disparity, variant="poly")
+"""
+
+from .pipeline import VARIANTS, ConvertResult, PipelineConfig, StereoOutput, StereoPipeline, VariantUnavailable
 
 __version__ = "0.1.0"
+__all__ = ["StereoPipeline", "PipelineConfig", "StereoOutput", "ConvertResult", "VARIANTS", "VariantUnavailable", "__version__"]

@@ -19,7 +19,8 @@ The measure, for consecutive frames ``f_{t-1}`` and ``f_t``, both reduced to a t
 
 * colour change ``h_t = sqrt(1 - sum_k sqrt(p_k q_k))``, the Bhattacharyya (Hellinger)
   distance between the normalised joint HSV histograms ``p`` and ``q`` of the two
-  thumbnails (``bins`` per channel). It is in ``[0, 1]``: 0 for identical colour
+  thumbnails (``bins`` per channel; pixels in the lowest saturation bin all share hue bin
+  0, since the hue of a near-grey pixel is noise). It is in ``[0, 1]``: 0 for identical colour
   statistics, 1 for disjoint ones. Histograms ignore *where* colours are, so a camera pan
   or object motion within a shot barely changes it, while a cut to other content does.
 * intensity change ``m_t = mean |g_t - g_{t-1}| / 255``, the mean absolute difference of
@@ -123,7 +124,8 @@ def frame_signature(frame: np.ndarray, config: SceneCutConfig = SceneCutConfig()
     idx_h = hsv[..., 0].astype(np.int32) * bins_h // 180
     idx_s = hsv[..., 1].astype(np.int32) * bins_s // 256
     idx_v = hsv[..., 2].astype(np.int32) * bins_v // 256
-    flat = (np.minimum(idx_h, bins_h - 1) * bins_s + idx_s) * bins_v + idx_v
+    idx_h = np.where(idx_s == 0, 0, np.minimum(idx_h, bins_h - 1))  # hue of near-greys is noise
+    flat = (idx_h * bins_s + idx_s) * bins_v + idx_v
     hist = np.bincount(flat.ravel(), minlength=bins_h * bins_s * bins_v).astype(np.float64)
     hist /= hist.sum()
     grey = cv2.cvtColor(thumb, cv2.COLOR_RGB2GRAY).astype(np.float32)

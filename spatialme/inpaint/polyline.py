@@ -159,26 +159,36 @@ def _sort_runs(xs, n, lo, hi, out, tmp):
 
 
 @njit(cache=True, fastmath=False, nogil=True)
-def _warp_row(img, shift, clo, y, mode, out, xs, ks, cols, sv, tmp, cuts, best_k, best_s, acc):
-    """Warp row ``y`` of ``img`` into ``out[y]``; the remaining arguments are scratch."""
-    W = img.shape[1]
-    Wf = float(W)
+def _vertices(img, shift, clo, y, mode, sign, clo_abs, xs, ks, cols, colf, bwd):
+    """Fill row ``y``'s vertices in source order; returns ``(n, nb)``.
 
-    # 1. vertices in source order: position, closeness, source column of the colour
+    ``xs`` positions (px), ``ks`` closeness, ``cols`` the source column whose colour the
+    vertex carries, ``colf[3 c + ch]`` the row's colours as float64. The vertex of column
+    ``c`` sits at ``c + 0.5 + sign * shift[y, c]``; closeness is ``clo[y, c]``, or
+    ``|sign * shift[y, c]|`` when ``clo_abs``. ``bwd[:nb]`` receives the indices ``j`` of
+    the backward segments (``xs[j + 1] < xs[j]``), the folds.
+    """
+    W = shift.shape[1]
+    Wf = float(W)
+    for c in range(W):
+        for ch in range(3):
+            colf[3 * c + ch] = float(img[y, c, ch])
     xs[0] = -Wf
     ks[0] = 0.0
     cols[0] = 0
     if mode == 0:
         for c in range(W):
-            xs[1 + c] = c + 0.5 + shift[y, c]
-            ks[1 + c] = clo[y, c]
+            s = sign * float(shift[y, c])
+            xs[1 + c] = c + 0.5 + s
+            ks[1 + c] = abs(s) if clo_abs else float(clo[y, c])
             cols[1 + c] = c
         n = W + 2
     else:
         half = 0.45 if mode == 1 else 0.5
         for c in range(W):
-            x = c + 0.5 + shift[y, c]
-            k = clo[y, c]
+            s = sign * float(shift[y, c])
+            x = c + 0.5 + s
+            k = abs(s) if clo_abs else float(clo[y, c])
             xs[1 + 2 * c] = x - half
             xs[2 + 2 * c] = x + half
             ks[1 + 2 * c] = k
@@ -189,8 +199,65 @@ def _warp_row(img, shift, clo, y, mode, out, xs, ks, cols, sv, tmp, cuts, best_k
     xs[n - 1] = 2.0 * Wf
     ks[n - 1] = 0.0
     cols[n - 1] = W - 1
+    nb = 0
+    prev = xs[0]
+    for j in range(n - 1):
+        x = xs[j + 1]
+        if x < prev:
+            bwd[nb] = j
+            nb += 1
+        prev = x
+    return n, nb
 
-    # 2. cut positions: sorted vertex positions inside (0, W) merged with 0, 1, ..., W
+
+@njit(cache=True, fastmath=False, nogil=True, inline="always")
+def _closeness(xs, ks, j, mid):
+    """Closeness of segment ``j`` interpolated at ``mid``."""
+    k0 = ks[j]
+    dk = ks[j + 1] - k0
+    if dk == 0.0:
+        return k0
+    return k0 + (mid - xs[j]) * (dk / (xs[j + 1] - xs[j]))
+
+
+@njit(cache=True, fastmath=False, nogil=True, inline="always")
+def _colour(xs, cols, colf, j, mid):
+    """RGB of segment ``j`` interpolated at ``mid`` (a constant segment gives its colour)."""
+    i0 = 3 * cols[j]
+    i1 = 3 * cols[j + 1]
+    t = (mid - xs[j]) * (1.0 / (xs[j + 1] - xs[j]))
+    r = colf[i0]
+    g = colf[i0 + 1]
+    b = colf[i0 + 2]
+    return r + t * (colf[i1] - r), g + t * (colf[i1 + 1] - g), b + t * (colf[i1 + 2] - b)
+
+
+@njit(cache=True, fastmath=False, nogil=True)
+def _store(acc, out, y):
+    """Truncate the per-pixel sums (each 0.5 + its pieces) into ``out[y]`` as uint8."""
+    W = out.shape[1]
+    for p in range(W):
+        for ch in range(3):
+            v = acc[3 * p + ch]
+            if v >= 255.0:
+                out[y, p, ch] = 255
+            elif v <= 0.0:
+                out[y, p, ch] = 0
+            else:
+                out[y, p, ch] = np.uint8(int(v))
+
+
+@njit(cache=True, fastmath=False, nogil=True)
+def _row_general(y, mode, n, xs, ks, cols, colf, out, sv, tmp, cuts, best_k, best_s, acc):
+    """Warp one row by the literal method: cut the whole row, pick winners, rasterise.
+
+    Cuts are all vertex positions inside ``(0, W)`` merged with ``0, 1, ..., W``; each
+    forward segment claims the sub-intervals it spans where its closeness at the centre
+    is the largest so far (earlier segments win ties). Used when the fast path's scratch
+    overflows (pathological shifts) and by the tests as the oracle of the fast path.
+    """
+    W = out.shape[1]
+    Wf = float(W)
     nv = _sort_runs(xs, n, 0.0, Wf, sv, tmp)
     m = 0
     cuts[0] = 0.0
@@ -215,7 +282,6 @@ def _warp_row(img, shift, clo, y, mode, out, xs, ks, cols, sv, tmp, cuts, best_k
         best_k[i] = -np.inf
         best_s[i] = -1
 
-    # 3. each forward segment claims the sub-intervals it spans where it is nearest
     cur = 0
     valid = False
     for j in range(n - 1):
@@ -230,7 +296,7 @@ def _warp_row(img, shift, clo, y, mode, out, xs, ks, cols, sv, tmp, cuts, best_k
         x0c = x0 if x0 > 0.0 else 0.0
         x1c = x1 if x1 < Wf else Wf
         if valid:
-            i = cur
+            i = cur  # the previous segment ended where this one starts
         else:
             lo = 0
             hi = nsub
@@ -241,77 +307,296 @@ def _warp_row(img, shift, clo, y, mode, out, xs, ks, cols, sv, tmp, cuts, best_k
                 else:
                     hi = mid
             i = lo
-        k0 = ks[j]
-        dk = (ks[j + 1] - k0) / (x1 - x0)
-        if dk == 0.0:
-            while i < nsub and cuts[i] < x1c:
-                if k0 > best_k[i]:
-                    best_k[i] = k0
-                    best_s[i] = j
-                i += 1
-        else:
-            while i < nsub and cuts[i] < x1c:
-                kk = k0 + (0.5 * (cuts[i] + cuts[i + 1]) - x0) * dk
-                if kk > best_k[i]:
-                    best_k[i] = kk
-                    best_s[i] = j
-                i += 1
+        while i < nsub and cuts[i] < x1c:
+            kk = _closeness(xs, ks, j, 0.5 * (cuts[i] + cuts[i + 1]))
+            if kk > best_k[i]:
+                best_k[i] = kk
+                best_s[i] = j
+            i += 1
         cur = i
         valid = True
 
-    # 4. rasterise: length * colour at the centre, into the pixel holding the sub-interval
     for q in range(3 * W):
         acc[q] = 0.5
+    cur_p = -1
+    sr = 0.0
+    sg = 0.0
+    sb = 0.0
     for i in range(nsub):
         j = best_s[i]
         if j < 0:
             continue
         a = cuts[i]
         b = cuts[i + 1]
-        ln = b - a
         p = int(a)
-        c0 = cols[j]
-        c1 = cols[j + 1]
-        if c0 == c1:
-            for ch in range(3):
-                acc[3 * p + ch] += ln * img[y, c0, ch]
+        if p != cur_p:
+            if cur_p >= 0:
+                acc[3 * cur_p] += sr
+                acc[3 * cur_p + 1] += sg
+                acc[3 * cur_p + 2] += sb
+            cur_p = p
+            sr = 0.0
+            sg = 0.0
+            sb = 0.0
+        ln = b - a
+        r, g, bl = _colour(xs, cols, colf, j, 0.5 * (a + b))
+        sr += ln * r
+        sg += ln * g
+        sb += ln * bl
+    if cur_p >= 0:
+        acc[3 * cur_p] += sr
+        acc[3 * cur_p + 1] += sg
+        acc[3 * cur_p + 2] += sb
+    _store(acc, out, y)
+
+
+@njit(cache=True, fastmath=False, nogil=True)
+def _clear(flag, plist, ncx):
+    """Reset the flags of the listed complex pixels."""
+    for q in range(ncx):
+        flag[plist[q]] = False
+
+
+@njit(cache=True, fastmath=False, nogil=True)
+def _row_fast(y, mode, n, nb, bwd, xs, ks, cols, colf, out, acc, flag, head, plist, pseg, pnext, lcuts, pj, px0, px1, pk0, pdk, psl):
+    """Warp one row, resolving occlusion only where it can occur; same result as general.
+
+    The polyline runs from ``-W`` to ``2W``, so every point of ``[0, W]`` is covered by one
+    more forward segment than backward ones: points outside every backward (folded)
+    segment are covered by exactly one forward segment, and the only vertex positions
+    there are that segment's own endpoints. Pixels that meet no backward segment are
+    therefore rasterised straight from the segment pieces they hold, in source order.
+    Pixels that do ("complex") collect their segments in per-pixel lists and are solved
+    like the general method, within the pixel. Returns False when the list buffer
+    overflows (the caller then runs the general method). ``flag`` must be all False on
+    entry and is left so.
+    """
+    W = out.shape[1]
+    Wf = float(W)
+    cap = pseg.shape[0]
+    ncx = 0
+    for q in range(nb):
+        j = bwd[q]
+        lo = xs[j + 1] if xs[j + 1] > 0.0 else 0.0
+        hi = xs[j] if xs[j] < Wf else Wf
+        if hi > lo:
+            for p in range(int(lo), int(np.ceil(hi))):
+                if not flag[p]:
+                    flag[p] = True
+                    head[p] = -1
+                    plist[ncx] = p
+                    ncx += 1
+    npc = 0
+    if mode == 0:
+        # soft only: a vertex between two folds is no forward segment's endpoint, but it
+        # still cuts; register each backward segment where its ends lie
+        for q in range(nb):
+            j = bwd[q]
+            for x in (xs[j], xs[j + 1]):
+                if x > 0.0 and x < Wf:
+                    p = int(x)
+                    if npc == cap:
+                        _clear(flag, plist, ncx)
+                        return False
+                    pseg[npc] = j
+                    pnext[npc] = head[p]
+                    head[p] = npc
+                    npc += 1
+
+    for q in range(3 * W):
+        acc[q] = 0.5
+    cur_p = -1
+    sr = 0.0
+    sg = 0.0
+    sb = 0.0
+    for j in range(n - 1):
+        x0 = xs[j]
+        x1 = xs[j + 1]
+        if not (x1 > x0):
+            continue
+        if mode == 2 and (j % 2) == 0:
+            continue  # "none": links and sentinels are transparent
+        lo = x0 if x0 > 0.0 else 0.0
+        hi = x1 if x1 < Wf else Wf
+        if not (hi > lo):
+            continue
+        i0 = 3 * cols[j]
+        i1 = 3 * cols[j + 1]
+        r0 = colf[i0]
+        g0 = colf[i0 + 1]
+        b0 = colf[i0 + 2]
+        if i0 == i1:
+            inv = 0.0
+            dr = 0.0
+            dg = 0.0
+            db = 0.0
         else:
-            t = (0.5 * (a + b) - xs[j]) / (xs[j + 1] - xs[j])
-            for ch in range(3):
-                v0 = float(img[y, c0, ch])
-                acc[3 * p + ch] += ln * (v0 + t * (float(img[y, c1, ch]) - v0))
-    for p in range(W):
-        for ch in range(3):
-            v = acc[3 * p + ch]
-            if v >= 255.0:
-                out[y, p, ch] = 255
-            elif v <= 0.0:
-                out[y, p, ch] = 0
+            inv = 1.0 / (x1 - x0)  # as in _colour, so both paths round alike
+            dr = colf[i1] - r0
+            dg = colf[i1 + 1] - g0
+            db = colf[i1 + 2] - b0
+        p = int(lo)
+        a = lo
+        while a < hi:
+            b = p + 1.0
+            if b > hi:
+                b = hi
+            if flag[p]:
+                if npc == cap:
+                    _clear(flag, plist, ncx)
+                    return False
+                pseg[npc] = j
+                pnext[npc] = head[p]
+                head[p] = npc
+                npc += 1
             else:
-                out[y, p, ch] = np.uint8(int(v))
+                if p != cur_p:
+                    if cur_p >= 0:
+                        acc[3 * cur_p] += sr
+                        acc[3 * cur_p + 1] += sg
+                        acc[3 * cur_p + 2] += sb
+                    cur_p = p
+                    sr = 0.0
+                    sg = 0.0
+                    sb = 0.0
+                ln = b - a
+                if i0 == i1:
+                    sr += ln * r0
+                    sg += ln * g0
+                    sb += ln * b0
+                else:
+                    t = (0.5 * (a + b) - x0) * inv
+                    sr += ln * (r0 + t * dr)
+                    sg += ln * (g0 + t * dg)
+                    sb += ln * (b0 + t * db)
+            a = b
+            p += 1
+    if cur_p >= 0:
+        acc[3 * cur_p] += sr
+        acc[3 * cur_p + 1] += sg
+        acc[3 * cur_p + 2] += sb
+
+    for idx in range(ncx):
+        p = plist[idx]
+        pf = float(p)
+        nc = 0
+        lcuts[nc] = pf
+        nc += 1
+        npp = 0  # forward pieces of this pixel, unpacked
+        e = head[p]
+        while e >= 0:
+            j = pseg[e]
+            e = pnext[e]
+            x0 = xs[j]
+            x1 = xs[j + 1]
+            if x0 > pf and x0 < pf + 1.0:
+                lcuts[nc] = x0
+                nc += 1
+            if x1 > pf and x1 < pf + 1.0:
+                lcuts[nc] = x1
+                nc += 1
+            if x1 > x0:
+                k0 = ks[j]
+                dk = ks[j + 1] - k0
+                pj[npp] = j
+                px0[npp] = x0
+                px1[npp] = x1
+                pk0[npp] = k0
+                pdk[npp] = dk
+                psl[npp] = 0.0 if dk == 0.0 else dk / (x1 - x0)  # as in _closeness
+                npp += 1
+        lcuts[nc] = pf + 1.0
+        nc += 1
+        for q in range(1, nc - 1):  # insertion sort (few values)
+            v = lcuts[q]
+            r = q - 1
+            while r >= 0 and lcuts[r] > v:
+                lcuts[r + 1] = lcuts[r]
+                r -= 1
+            lcuts[r + 1] = v
+        sr = 0.0
+        sg = 0.0
+        sb = 0.0
+        for i in range(nc - 1):
+            a = lcuts[i]
+            b = lcuts[i + 1]
+            if not (b > a):
+                continue
+            mid = 0.5 * (a + b)
+            best = -np.inf
+            bj = -1
+            for q in range(npp):
+                if px0[q] < mid and mid < px1[q]:
+                    kk = pk0[q] if pdk[q] == 0.0 else pk0[q] + (mid - px0[q]) * psl[q]
+                    j = pj[q]
+                    if kk > best or (kk == best and j < bj):
+                        best = kk
+                        bj = j
+            if bj >= 0:
+                ln = b - a
+                r, g, bl = _colour(xs, cols, colf, bj, mid)
+                sr += ln * r
+                sg += ln * g
+                sb += ln * bl
+        acc[3 * p] += sr
+        acc[3 * p + 1] += sg
+        acc[3 * p + 2] += sb
+    _clear(flag, plist, ncx)
+    _store(acc, out, y)
+    return True
 
 
 @njit(cache=True, fastmath=False, parallel=True)
-def _warp_image(img, shift, clo, mode, nblocks):
-    """Warp every row of ``img (H, W, 3) uint8`` by ``shift (H, W)`` with closeness ``clo``."""
+def _warp_image(img, shift, clo, mode, sign, clo_abs, nblocks, general):
+    """Warp every row of ``img (H, W, 3) uint8``.
+
+    Column ``c`` of row ``y`` moves to ``c + sign * shift[y, c]``; closeness is ``clo`` or,
+    with ``clo_abs``, ``|sign * shift|``. Rows run in parallel in ``nblocks`` blocks, each
+    with its own scratch. ``general`` forces the literal per-row method (for tests).
+    """
     H = img.shape[0]
     W = img.shape[1]
     out = np.empty((H, W, 3), dtype=np.uint8)
     nvert = 2 * W + 2
+    ncut = nvert + W + 2
+    cap = 8 * W + 64
     for blk in prange(nblocks):
         y0 = blk * H // nblocks
         y1 = (blk + 1) * H // nblocks
         xs = np.empty(nvert, dtype=np.float64)
         ks = np.empty(nvert, dtype=np.float64)
         cols = np.empty(nvert, dtype=np.int64)
-        sv = np.empty(nvert, dtype=np.float64)
-        tmp = np.empty(nvert, dtype=np.float64)
-        cuts = np.empty(nvert + W + 2, dtype=np.float64)
-        best_k = np.empty(nvert + W + 2, dtype=np.float64)
-        best_s = np.empty(nvert + W + 2, dtype=np.int64)
+        colf = np.empty(3 * W, dtype=np.float64)
         acc = np.empty(3 * W, dtype=np.float64)
+        flag = np.zeros(W, dtype=np.bool_)
+        bwd = np.empty(nvert, dtype=np.int64)
+        head = np.empty(W, dtype=np.int64)
+        plist = np.empty(W, dtype=np.int64)
+        pseg = np.empty(cap, dtype=np.int64)
+        pnext = np.empty(cap, dtype=np.int64)
+        lcuts = np.empty(2 * cap + 2, dtype=np.float64)
+        pj = np.empty(cap, dtype=np.int64)
+        px0 = np.empty(cap, dtype=np.float64)
+        px1 = np.empty(cap, dtype=np.float64)
+        pk0 = np.empty(cap, dtype=np.float64)
+        pdk = np.empty(cap, dtype=np.float64)
+        psl = np.empty(cap, dtype=np.float64)
+        sv = np.empty(0, dtype=np.float64)
+        tmp = np.empty(0, dtype=np.float64)
+        cuts = np.empty(0, dtype=np.float64)
+        best_k = np.empty(0, dtype=np.float64)
+        best_s = np.empty(0, dtype=np.int64)
         for y in range(y0, y1):
-            _warp_row(img, shift, clo, y, mode, out, xs, ks, cols, sv, tmp, cuts, best_k, best_s, acc)
+            n, nb = _vertices(img, shift, clo, y, mode, sign, clo_abs, xs, ks, cols, colf, bwd)
+            if not general and _row_fast(y, mode, n, nb, bwd, xs, ks, cols, colf, out, acc, flag, head, plist, pseg, pnext, lcuts, pj, px0, px1, pk0, pdk, psl):
+                continue
+            if sv.shape[0] == 0:
+                sv = np.empty(nvert, dtype=np.float64)
+                tmp = np.empty(nvert, dtype=np.float64)
+                cuts = np.empty(ncut, dtype=np.float64)
+                best_k = np.empty(ncut, dtype=np.float64)
+                best_s = np.empty(ncut, dtype=np.int64)
+            _row_general(y, mode, n, xs, ks, cols, colf, out, sv, tmp, cuts, best_k, best_s, acc)
     return out
 
 
@@ -321,13 +606,28 @@ def _warp_image(img, shift, clo, mode, nblocks):
 
 
 def _check_map(name: str, value, shape: tuple[int, int]) -> np.ndarray:
+    """Check an ``(H, W)`` float map; returns it C-contiguous as float32 or float64."""
     arr = check_array(name, value, (2,))
     if arr.dtype == np.bool_:
         raise ValueError(f"{name}: expected a float array of pixels, got dtype bool")
     if arr.shape != shape:
-        raise ValueError(f"{name}: expected shape {shape} to match image, got {tuple(arr.shape)}")
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
-    return check_finite(name, arr)
+        raise ValueError(f"{name}: expected shape {shape} to match the image, got {tuple(arr.shape)}")
+    if arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)
+    arr = np.ascontiguousarray(arr)
+    if not np.isfinite(arr.sum()):  # cheap; the exact check only when the sum is not finite
+        check_finite(name, arr)
+    return arr
+
+
+def _run(image: np.ndarray, shift: np.ndarray, closeness: np.ndarray | None, variant: str, sign: float, general: bool = False) -> np.ndarray:
+    clo_abs = closeness is None
+    if clo_abs:
+        closeness = shift
+    elif closeness.dtype != shift.dtype:  # one compiled specialisation per dtype
+        closeness = closeness.astype(shift.dtype)
+    nblocks = min(image.shape[0], 16 * max(1, numba.get_num_threads()))
+    return _warp_image(np.ascontiguousarray(image), shift, closeness, _MODE[variant], sign, clo_abs, nblocks, general)
 
 
 def polyline_warp(image: np.ndarray, shift: np.ndarray, variant: str = "sharp", closeness: np.ndarray | None = None) -> np.ndarray:
@@ -337,32 +637,28 @@ def polyline_warp(image: np.ndarray, shift: np.ndarray, variant: str = "sharp", 
         image: ``(H, W, 3) uint8`` RGB image.
         shift: ``(H, W)`` float signed shift in pixels; the source pixel at column ``c``
             moves to ``c + shift``.
-        variant: ``"sharp"`` (default), ``"soft"``, or ``"none"`` (plain forward warp,
-            uncovered pixels 0; for checks).
+        variant: ``"sharp"`` (default), ``"soft"``, or ``"none"`` (plain forward warp with
+            uncovered pixels left 0; for checks).
         closeness: optional ``(H, W)`` float, larger = nearer, decides occlusions.
             Defaults to ``|shift|`` as in the reference; for a right view pass the
             disparity (see :func:`polyline_right_view`).
 
     Returns:
-        ``(H, W, 3) uint8`` warped image with disocclusions filled by the stretched
-        polyline (a gradient between the two bounding edge colours) and uncovered
-        borders by the stretched edge colour.
+        ``(H, W, 3) uint8`` warped image; disocclusions hold the stretched polyline (a
+        gradient between the two bounding edge colours) and uncovered borders the
+        stretched edge colour.
 
     Raises:
-        ValueError: naming the argument, for wrong shapes, dtypes, NaN/inf values or an
-            unknown ``variant``.
+        ValueError: naming the argument, for wrong types, shapes or dtypes, NaN or
+            infinite values, or an unknown ``variant``.
     """
     check_choice("variant", variant, VARIANTS)
     image = check_image("image", image)
-    H, W = image.shape[:2]
-    shift = _check_map("shift", shift, (H, W))
-    if closeness is None:
-        closeness = np.abs(shift)
-    else:
-        closeness = _check_map("closeness", closeness, (H, W))
-    image = np.ascontiguousarray(image)
-    nblocks = min(H, 4 * max(1, numba.get_num_threads()) * 4)
-    return _warp_image(image, shift, closeness, _MODE[variant], nblocks)
+    shape = image.shape[:2]
+    shift = _check_map("shift", shift, shape)
+    if closeness is not None:
+        closeness = _check_map("closeness", closeness, shape)
+    return _run(image, shift, closeness, variant, 1.0)
 
 
 def polyline_right_view(left: np.ndarray, disparity: np.ndarray, variant: str = "sharp") -> np.ndarray:
@@ -372,27 +668,35 @@ def polyline_right_view(left: np.ndarray, disparity: np.ndarray, variant: str = 
         left: ``(H, W, 3) uint8`` left view.
         disparity: ``(H, W)`` float left-view disparity in pixels, ``d >= 0`` near; the
             right view satisfies ``right[y, x - d] = left[y, x]`` and larger ``d`` wins.
-        variant: ``"sharp"`` or ``"soft"`` (or ``"none"``).
+        variant: ``"sharp"`` (default) or ``"soft"`` (or ``"none"``).
 
     Returns:
-        ``(H, W, 3) uint8`` right view, ``polyline_warp(left, -disparity, variant,
-        closeness=disparity)``.
+        ``(H, W, 3) uint8`` right view, equal to
+        ``polyline_warp(left, -disparity, variant, closeness=disparity)``.
+
+    Raises:
+        ValueError: naming the argument, for bad shapes, dtypes, values or ``variant``.
     """
+    check_choice("variant", variant, VARIANTS)
     left = check_image("left", left)
     disparity = _check_map("disparity", disparity, left.shape[:2])
-    return polyline_warp(left, -disparity, variant, closeness=disparity)
+    return _run(left, disparity, disparity, variant, -1.0)
 
 
 def polyline_right_view_clip(left: np.ndarray, disparity: np.ndarray, variant: str = "sharp") -> np.ndarray:
-    """Right views of a clip, frame by frame (rows run in parallel inside each frame).
+    """Right views of a clip, frame by frame (rows run in parallel within each frame).
 
     Args:
-        left: ``(T, H, W, 3) uint8`` left views (an ``(H, W, 3)`` image is taken as ``T = 1``).
-        disparity: ``(T, H, W)`` (or ``(H, W)`` for one frame) float left-view disparity, px.
-        variant: ``"sharp"`` or ``"soft"`` (or ``"none"``).
+        left: ``(T, H, W, 3) uint8`` left views (an ``(H, W, 3)`` image counts as ``T = 1``).
+        disparity: ``(T, H, W)`` float left-view disparity in pixels (``(H, W)`` when
+            ``T = 1``), ``d >= 0`` near.
+        variant: ``"sharp"`` (default) or ``"soft"`` (or ``"none"``).
 
     Returns:
         ``(T, H, W, 3) uint8`` right views.
+
+    Raises:
+        ValueError: naming the argument, for bad shapes, dtypes, values or ``variant``.
     """
     check_choice("variant", variant, VARIANTS)
     clip = check_clip("left", left)
@@ -400,5 +704,5 @@ def polyline_right_view_clip(left: np.ndarray, disparity: np.ndarray, variant: s
     disp = check_disparity("disparity", disparity, T, H, W)
     out = np.empty_like(clip)
     for t in range(T):
-        out[t] = polyline_right_view(clip[t], disp[t], variant)
+        out[t] = _run(clip[t], disp[t], disp[t], variant, -1.0)
     return out

@@ -1,0 +1,343 @@
+"""The stereo pipeline: one entry point from a left view (or a file) to the stereo result.
+
+Stages (paper Fig. 2): depth -> disparity -> depth-warp -> inpainting branches -> fusion ->
+stereo composition -> encoding. :meth:`StereoPipeline.synthesize` runs the view-synthesis
+part on frames already in memory and returns every intermediate the product shows (hole
+mask, warped frame, each branch), as a :class:`StereoOutput` dataclass (diffusers style).
+:meth:`StereoPipeline.convert` streams a file through depth and synthesis in chunks, so
+memory does not grow with clip length, and writes the composed stereo file atomically.
+
+Variants are the ablation rows of the paper's Table III: ``"poly"`` (Poly-based branch
+only), ``"dl"``, ``"dl+de"`` and ``"full"``. The last three need the learned inpainter and
+the MHFU refiner.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from . import video
+from .checks import check_choice, check_clip, check_disparity
+from .compose import canonical_format, compose
+from .disparity import DisparityConfig, depth_to_disparity
+from .inpaint.expand import ExpandConfig
+from .inpaint.polyline import polyline_right_view_clip
+from .warp import WarpConfig, forward_warp
+
+__all__ = ["VARIANTS", "PipelineConfig", "StereoOutput", "ConvertResult", "StereoPipeline", "VariantUnavailable"]
+
+VARIANTS = ("poly", "dl", "dl+de", "full")
+ProgressFn = Callable[[int, int, str], None]
+
+
+class VariantUnavailable(ValueError):
+    """The requested variant needs parts that are not available in this installation."""
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Settings of every stage, in one place.
+
+    Attributes:
+        disparity: divergence and convergence (how strong the 3D is, where the screen is).
+        warp: forward-warp settings.
+        expand: disparity-expansion (DE branch) settings.
+        poly_variant: row-polyline variant of the Poly branch, ``"sharp"`` or ``"soft"``.
+        chunk: frames decoded and processed together; bounds memory for long clips.
+        depth_model: Hub id or local directory of the depth model (``None`` = the pinned
+            Depth Anything V2 Small).
+        depth_input_size: short side fed to the depth model (``None`` = 518 on CUDA, 364 on CPU).
+        device: ``"auto"``, ``"cpu"`` or ``"cuda[:N]"`` for the networks.
+    """
+
+    disparity: DisparityConfig = field(default_factory=DisparityConfig)
+    warp: WarpConfig = field(default_factory=WarpConfig)
+    expand: ExpandConfig = field(default_factory=ExpandConfig)
+    poly_variant: str = "sharp"
+    chunk: int = 16
+    depth_model: str | None = None
+    depth_input_size: int | None = None
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        check_choice("poly_variant", self.poly_variant, ("sharp", "soft"))
+        if isinstance(self.chunk, bool) or not isinstance(self.chunk, int) or not 1 <= self.chunk <= 1024:
+            raise ValueError(f"chunk: expected an integer in [1, 1024], got {self.chunk!r}")
+
+
+@dataclass
+class StereoOutput:
+    """Result of :meth:`StereoPipeline.synthesize`.
+
+    Attributes:
+        right: ``(T, H, W, 3) uint8`` synthesised right view.
+        hole_mask: ``(T, H, W) bool`` holes of the plain warp (True = had to be filled).
+        branches: branch name (``"poly"``, ``"dl"``, ``"de"``) -> ``(T, H, W, 3) uint8``,
+            only those the variant computed.
+        warped: ``(T, H, W, 3) uint8`` plain forward warp, holes 0.
+        warped_disparity: ``(T, H, W) float32`` disparity px seen from the right view.
+        variant: the variant that produced ``right``.
+    """
+
+    right: np.ndarray
+    hole_mask: np.ndarray
+    branches: dict[str, np.ndarray]
+    warped: np.ndarray
+    warped_disparity: np.ndarray
+    variant: str
+
+
+@dataclass
+class ConvertResult:
+    """Summary of :meth:`StereoPipeline.convert`.
+
+    Attributes:
+        output: path written.
+        frames: frames converted.
+        fps: frame rate of the output (0 for an image).
+        width, height: size of the written stereo frame.
+        seconds: wall-clock time of the conversion.
+        image: whether input and output are still images.
+    """
+
+    output: str
+    frames: int
+    fps: float
+    width: int
+    height: int
+    seconds: float
+    image: bool
+
+    def summary(self) -> str:
+        """One line for the CLI."""
+        rate = self.frames / self.seconds if self.seconds > 0 else float("inf")
+        kind = "image" if self.image else f"{self.frames} frames at {self.fps:.3g} fps"
+        return f"wrote {self.output}: {kind}, {self.width}x{self.height}, {self.seconds:.1f} s ({rate:.2f} frames/s)"
+
+
+def _load_disparity_file(path: str | os.PathLike) -> np.ndarray:
+    """Open a ``.npy`` disparity memory-mapped (``(T, H, W)`` float px); one-line errors."""
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"disparity: file not found: {p}")
+    try:
+        arr = np.load(p, mmap_mode="r", allow_pickle=False)
+    except Exception as exc:  # numpy raises several types for a bad file
+        raise ValueError(f"disparity: {p.name} is not a readable .npy array ({exc.__class__.__name__})") from None
+    if arr.ndim != 3 or not np.issubdtype(arr.dtype, np.floating):
+        raise ValueError(f"disparity: expected a float (T, H, W) array of pixels, got {arr.dtype} {arr.shape}")
+    return arr
+
+
+class StereoPipeline:
+    """Stereo conversion: depth, warp, inpainting branches and composition.
+
+    Args:
+        config: settings of every stage.
+        depth_estimator: an already built :class:`spatialme.depth.DepthEstimator`; by default
+            one is built on first use (so pipelines that are given disparity never load it).
+
+    Example:
+        >>> pipe = StereoPipeline.from_pretrained()
+        >>> out = pipe.synthesize(left, disparity, variant="poly")   # doctest: +SKIP
+        >>> out.right.shape                                          # doctest: +SKIP
+        (T, H, W, 3)
+    """
+
+    def __init__(self, config: PipelineConfig | None = None, depth_estimator=None) -> None:
+        self.config = config or PipelineConfig()
+        self._depth = depth_estimator
+
+    @classmethod
+    def from_pretrained(cls, pretrained: str | os.PathLike | None = None, *, config: PipelineConfig | None = None, **overrides) -> "StereoPipeline":
+        """Build the pipeline with the shipped weights.
+
+        Args:
+            pretrained: folder or Hub repo id of the project's learned weights; ``None`` =
+                the weights shipped in ``assets/``.
+            config: stage settings; keyword ``overrides`` replace single fields of it
+                (e.g. ``device="cuda"``, ``depth_model="/models/dav2"``).
+
+        Returns:
+            A ready pipeline. Nothing is downloaded here: the depth model loads on first use.
+        """
+        cfg = config or PipelineConfig()
+        if overrides:
+            cfg = replace(cfg, **overrides)
+        pipe = cls(cfg)
+        pipe.pretrained = pretrained
+        return pipe
+
+    # ------------------------------------------------------------------ depth
+
+    @property
+    def depth_estimator(self):
+        """The depth estimator (model + scene cuts + stabiliser), built on first use."""
+        if self._depth is None:
+            from .depth import DepthConfig, DepthEstimator
+
+            kwargs = {"device": self.config.device, "input_size": self.config.depth_input_size}
+            if self.config.depth_model is not None:
+                local = Path(self.config.depth_model).expanduser()
+                kwargs["model_id"] = str(local) if local.is_dir() else self.config.depth_model
+                kwargs["revision"] = None
+            self._depth = DepthEstimator(DepthConfig(**kwargs))
+        return self._depth
+
+    def estimate_disparity(self, frames: np.ndarray) -> np.ndarray:
+        """Disparity of the next chunk of a clip (stateful: call chunks in order).
+
+        Args:
+            frames: ``(n, H, W, 3) uint8``.
+
+        Returns:
+            ``(n, H, W) float32`` disparity px.
+        """
+        nearness = self.depth_estimator.process(frames)
+        return depth_to_disparity(nearness, self.config.disparity)
+
+    # ------------------------------------------------------------------ synthesis
+
+    @staticmethod
+    def _require(variant: str) -> None:
+        """Check ``variant`` is known and can run in this build."""
+        check_choice("variant", variant, VARIANTS)
+        if variant != "poly":
+            raise VariantUnavailable(
+                f"variant: {variant!r} needs the learned inpainter and MHFU refiner, which this build does not have yet; use variant='poly'"
+            )
+
+    def synthesize(self, left: np.ndarray, disparity: np.ndarray, variant: str = "poly") -> StereoOutput:
+        """Synthesise the right view of frames already in memory.
+
+        Args:
+            left: ``(T, H, W, 3)`` or ``(H, W, 3)`` uint8 left view.
+            disparity: ``(T, H, W)`` or ``(H, W)`` float left-view disparity px.
+            variant: ``"poly"``, ``"dl"``, ``"dl+de"`` or ``"full"``.
+
+        Returns:
+            :class:`StereoOutput` (always with a leading ``T`` axis).
+        """
+        self._require(variant)
+        clip = check_clip("left", left)
+        disp = check_disparity("disparity", disparity, *clip.shape[:3])
+        warped = forward_warp(clip, disp, self.config.warp)
+        poly = polyline_right_view_clip(clip, disp, self.config.poly_variant)
+        return StereoOutput(
+            right=poly,
+            hole_mask=warped.hole_mask,
+            branches={"poly": poly},
+            warped=warped.image,
+            warped_disparity=warped.disparity,
+            variant=variant,
+        )
+
+    # ------------------------------------------------------------------ files
+
+    def convert(
+        self,
+        input_path: str | os.PathLike,
+        output_path: str | os.PathLike,
+        *,
+        fmt: str = "full-sbs",
+        variant: str = "poly",
+        disparity: str | os.PathLike | np.ndarray | None = None,
+        start: float = 0.0,
+        max_frames: int | None = None,
+        limits: video.VideoLimits = video.VideoLimits(),
+        progress: ProgressFn | None = None,
+    ) -> ConvertResult:
+        """Convert a video or image file to a stereo file.
+
+        Args:
+            input_path: video (mp4/mov/mkv/webm/gif/...) or image.
+            output_path: where to write; a video for a video, an image for an image.
+            fmt: stereo format (see :data:`spatialme.compose.FORMATS`).
+            variant: synthesis variant.
+            disparity: optional ``(T, H, W)`` float disparity px for the input's frames
+                (``.npy`` path or array); skips depth estimation.
+            start: seconds to skip at the start of a video.
+            max_frames: convert at most this many frames.
+            limits: input size and length limits.
+            progress: called as ``progress(done, total, stage)`` after each chunk.
+
+        Returns:
+            :class:`ConvertResult`.
+        """
+        t0 = time.perf_counter()
+        fmt = canonical_format(fmt)
+        self._require(variant)
+        if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1):
+            raise ValueError(f"max_frames: expected a positive integer, got {max_frames!r}")
+        if not (np.isfinite(start) and start >= 0):
+            raise ValueError(f"start: expected seconds >= 0, got {start!r}")
+        info = video.probe(input_path, limits)
+        out = Path(output_path)
+        if info.is_image != video.is_image_path(out):
+            want = "an image (.png/.jpg)" if info.is_image else "a video (.mp4/.mkv/...)"
+            raise ValueError(f"output: {out.name} must be {want} for this input")
+        first = int(round(start * info.fps)) if not info.is_image else 0
+        total = max(info.frames - first, 0) if not info.is_image else 1
+        if max_frames is not None:
+            total = min(total, max_frames)
+        if total <= 0:
+            raise ValueError(f"start: {start} s is past the end of {Path(input_path).name} ({info.duration:.2f} s)")
+        disp_all = None
+        if disparity is not None:
+            disp_all = _load_disparity_file(disparity) if not isinstance(disparity, np.ndarray) else disparity
+            if disp_all.ndim != 3 or disp_all.shape[1:] != (info.height, info.width):
+                raise ValueError(
+                    f"disparity: expected shape (T, {info.height}, {info.width}) to match the input, got {tuple(disp_all.shape)}"
+                )
+            if disp_all.shape[0] < first + total:
+                raise ValueError(f"disparity: has {disp_all.shape[0]} frames but {first + total} are needed")
+        elif self._depth is not None:
+            self._depth.reset()
+
+        def disparity_of(chunk: np.ndarray, offset: int) -> np.ndarray:
+            if disp_all is not None:
+                return np.asarray(disp_all[first + offset : first + offset + len(chunk)], np.float32)
+            return self.estimate_disparity(chunk)
+
+        def stereo_chunks() -> Iterator[np.ndarray]:
+            done = 0
+            if info.is_image:
+                chunks: Iterator[np.ndarray] = iter([video.read_image(input_path)[None]])
+            else:
+                chunks = video.read_frames(info, start=start, max_frames=total, chunk=self.config.chunk, limits=limits)
+            for chunk in chunks:
+                result = self.synthesize(chunk, disparity_of(chunk, done), variant)
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, total, "synthesis")
+                yield compose(chunk, result.right, fmt)
+
+        written = 0
+        shape = (0, 0)
+        if info.is_image:
+            frame = next(stereo_chunks())[0]
+            video.write_image(out, frame)
+            written, shape = 1, frame.shape[:2]
+        else:
+            with video.VideoWriter(out, info.fps, audio_source=str(input_path) if info.has_audio else None, audio_start=start) as writer:
+                for frames in stereo_chunks():
+                    writer.write(frames)
+                    written += len(frames)
+                    shape = frames.shape[1:3]
+                if written == 0:  # raised inside the writer so that no output is left behind
+                    raise ValueError(f"input: no frames could be decoded from {Path(input_path).name}")
+        return ConvertResult(
+            output=str(out),
+            frames=written,
+            fps=0.0 if info.is_image else info.fps,
+            width=int(shape[1]),
+            height=int(shape[0]),
+            seconds=time.perf_counter() - t0,
+            image=info.is_image,
+        )

@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from spatialme import PipelineConfig, StereoPipeline, VariantUnavailable
+from spatialme.inpaint.polyline import polyline_right_view_clip
+from spatialme.warp import forward_warp
+
+
+def layered(t=2, h=24, w=40):
+    left = np.zeros((t, h, w, 3), np.uint8)
+    left[..., 1] = np.linspace(0, 200, w, dtype=np.uint8)
+    left[:, 6:18, 10:22] = (240, 30, 30)
+    disp = np.full((t, h, w), 1.0, np.float32)
+    disp[:, 6:18, 10:22] = 6.0
+    return left, disp
+
+
+def test_poly_variant_outputs():
+    left, disp = layered()
+    pipe = StereoPipeline.from_pretrained()
+    out = pipe.synthesize(left, disp, variant="poly")
+    assert out.right.shape == left.shape and out.right.dtype == np.uint8
+    assert out.hole_mask.shape == disp.shape and out.hole_mask.dtype == np.bool_
+    assert set(out.branches) == {"poly"}
+    np.testing.assert_array_equal(out.right, polyline_right_view_clip(left, disp))
+    ref = forward_warp(left, disp)
+    np.testing.assert_array_equal(out.hole_mask, ref.hole_mask)
+    np.testing.assert_array_equal(out.warped, ref.image)
+    # the foreground moved 6 px left, the 5-px disocclusion right of it is a hole
+    assert (np.abs(out.right[0, 12, 5:15].astype(int) - (240, 30, 30)) <= 1).all()
+    assert out.hole_mask[0, 12, 16:21].all() and not out.hole_mask[0, 12, :16].any()
+
+
+def test_single_frame_gets_time_axis():
+    left, disp = layered(t=1)
+    out = StereoPipeline().synthesize(left[0], disp[0])
+    assert out.right.shape == left.shape
+
+
+@pytest.mark.parametrize("variant", ["dl", "dl+de", "full"])
+def test_learned_variants_say_they_are_missing(variant):
+    left, disp = layered(t=1)
+    with pytest.raises(VariantUnavailable, match="learned inpainter"):
+        StereoPipeline().synthesize(left, disp, variant=variant)
+
+
+def test_bad_inputs():
+    left, disp = layered()
+    pipe = StereoPipeline()
+    with pytest.raises(ValueError, match="variant"):
+        pipe.synthesize(left, disp, variant="magic")
+    with pytest.raises(ValueError, match="disparity: expected shape"):
+        pipe.synthesize(left, disp[:, :, :-1])
+    with pytest.raises(ValueError, match="left: expected dtype uint8"):
+        pipe.synthesize(left.astype(np.float32), disp)
+    with pytest.raises(ValueError, match="chunk"):
+        PipelineConfig(chunk=0)
+
+
+def test_from_pretrained_overrides():
+    pipe = StereoPipeline.from_pretrained(poly_variant="soft", chunk=4)
+    assert pipe.config.poly_variant == "soft" and pipe.config.chunk == 4
