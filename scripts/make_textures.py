@@ -124,8 +124,11 @@ def skimage_candidates() -> list[Candidate]:
 
 
 def run_quiet(args: list[str], cwd: Path | None = None) -> bool:
-    """Run a command; True when it exits 0."""
-    return subprocess.run(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+    """Run a command; True when it exits 0 (False also when the program is missing)."""
+    try:
+        return subprocess.run(args, check=False, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+    except OSError:
+        return False
 
 
 def fetch_package(package: str, workdir: Path, updated: list[bool]) -> tuple[Path, str] | None:
@@ -218,7 +221,7 @@ def licence_for(relpath: str, copyright_text: str) -> str:
     names are summarised.
     """
     parts = relpath.split("/")
-    if re.search(r"^Format:", copyright_text, re.M):
+    if re.search(r"^Format:", copyright_text, re.MULTILINE):
         stanzas, _ = parse_dep5(copyright_text)
         suffixes = ["/".join(parts[i:]) for i in range(len(parts))]
         best = None

@@ -133,7 +133,8 @@ class DepthConfig:
         if self.revision is not None and (not isinstance(self.revision, str) or not self.revision):
             raise ValueError(f"revision: expected a branch, tag or commit sha, got {self.revision!r}")
         if self.input_size is not None:
-            if isinstance(self.input_size, bool) or not isinstance(self.input_size, int) or not 14 <= self.input_size <= 4096:
+            bad_type = isinstance(self.input_size, bool) or not isinstance(self.input_size, int)
+            if bad_type or not 14 <= self.input_size <= 4096:
                 raise ValueError(f"input_size: expected None or an integer in [14, 4096], got {self.input_size!r}")
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ValueError(f"batch_size: expected an integer >= 1, got {self.batch_size!r}")
@@ -314,7 +315,8 @@ def load_depth_model(config: DepthConfig | None = None) -> DepthModel:
     if not isinstance(config, DepthConfig):
         raise ValueError(f"config: expected a DepthConfig, got {type(config).__name__}")
     if config.backend not in _BACKENDS:
-        raise ValueError(f"backend: unknown depth backend {config.backend!r}; available: {', '.join(available_depth_backends())}")
+        names = ", ".join(available_depth_backends())
+        raise ValueError(f"backend: unknown depth backend {config.backend!r}; available: {names}")
     return _BACKENDS[config.backend](config)
 
 
@@ -407,7 +409,9 @@ class DepthAnythingModel(DepthModel):
         depth = predicted.float()[:, None]
         if depth.shape[-2:] != (height, width):
             shrinking = depth.shape[-2] > height or depth.shape[-1] > width
-            depth = F.interpolate(depth, size=(height, width), mode="bilinear", align_corners=False, antialias=shrinking)
+            depth = F.interpolate(
+                depth, size=(height, width), mode="bilinear", align_corners=False, antialias=shrinking
+            )
         return depth[:, 0].cpu().numpy()
 
     def _preprocess(self, pixels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -489,11 +493,14 @@ def _load_network(config: DepthConfig, dtype: torch.dtype) -> torch.nn.Module:
         if not os.path.isdir(model_id):
             raise DepthModelUnavailable(f"Depth model directory {model_id} does not exist.")
         if not os.path.isfile(os.path.join(model_id, "config.json")):
-            raise DepthModelUnavailable(f"Depth model directory {model_id} has no config.json (save it with save_pretrained).")
+            raise DepthModelUnavailable(
+                f"Depth model directory {model_id} has no config.json (write it with save_pretrained)."
+            )
         try:
             return AutoModelForDepthEstimation.from_pretrained(model_id, dtype=dtype)
         except (OSError, ValueError) as err:
-            raise DepthModelUnavailable(f"Depth model directory {model_id} could not be loaded: {_first_line(err)}") from err
+            reason = _first_line(err)
+            raise DepthModelUnavailable(f"Depth model directory {model_id} could not be loaded: {reason}") from err
 
     label = _label(model_id, config.revision)
     kwargs = {"revision": config.revision, "cache_dir": config.cache_dir, "dtype": dtype}
@@ -501,7 +508,8 @@ def _load_network(config: DepthConfig, dtype: torch.dtype) -> torch.nn.Module:
         return AutoModelForDepthEstimation.from_pretrained(model_id, local_files_only=True, **kwargs)
     except OSError as err:
         if not _not_cached(err):
-            raise DepthModelUnavailable(f"Depth model {label} could not be loaded from the cache: {_first_line(err)}") from err
+            reason = _first_line(err)
+            raise DepthModelUnavailable(f"Depth model {label} could not be loaded from the cache: {reason}") from err
     if _hub_offline():
         raise DepthModelUnavailable(_unavailable_message(label, "HF_HUB_OFFLINE=1")) from None
     try:
@@ -659,8 +667,9 @@ def fit_scale_shift(
         return None
 
     def solve(ss: np.ndarray, tt: np.ndarray) -> tuple[float, float]:
+        # elementwise sums, not np.dot: BLAS threads fight torch's thread pool (ms per call)
         ds = ss - ss.mean()
-        a = float(np.dot(ds, tt - tt.mean()) / max(np.dot(ds, ds), 1e-300))
+        a = float(np.sum(ds * (tt - tt.mean())) / max(float(np.sum(ds * ds)), 1e-300))
         return a, float(tt.mean() - a * ss.mean())
 
     a, b = solve(s, t)
@@ -750,11 +759,11 @@ class DepthStabilizer:
         for i, frame in enumerate(arr):
             if (cuts is not None and cuts[i]) or self._state.shape not in (None, frame.shape):
                 self.reset()
-            out[i] = self._frame(frame)
+            self._frame(frame, out[i])
         return out
 
-    def _frame(self, raw: np.ndarray) -> np.ndarray:
-        """Process one ``(H, W)`` frame and update the state."""
+    def _frame(self, raw: np.ndarray, out: np.ndarray) -> None:
+        """Normalise one ``(H, W)`` frame into ``out`` ``(H, W) float32`` and update the state."""
         cfg, state = self.config, self._state
         step = _grid_step(raw.shape[0], raw.shape[1], cfg.max_samples)
         samples = raw[::step, ::step].astype(np.float64).ravel()
@@ -773,13 +782,13 @@ class DepthStabilizer:
         state.frames += 1
         span = state.high - state.low
         if not span > 1e-8 * max(1.0, abs(state.high), abs(state.low)):
-            return np.full(raw.shape, 0.5, dtype=np.float32)
-        # n = (a r + b - L) / (H - L) = k r + c, evaluated in one pass over the frame
+            out[...] = 0.5
+            return
+        # n = (a r + b - L) / (H - L) = k r + c: three in-place passes over the frame
         k, c = state.scale / span, (state.shift - state.low) / span
-        out = raw.astype(np.float32, copy=True)
-        out *= np.float32(k)
+        np.multiply(raw, np.float32(k), out=out, casting="unsafe")
         out += np.float32(c)
-        return np.clip(out, 0.0, 1.0, out=out)
+        np.clip(out, 0.0, 1.0, out=out)
 
 
 # --------------------------------------------------------------------------- estimator

@@ -10,7 +10,8 @@ shot is normalised with the previous shot's range and visibly "breathes". Tempor
 inpainting must not borrow pixels across a cut either.
 
 The detector only has to be good at *hard cuts* and cheap enough to never matter next to
-the depth model (well under 1 ms per frame on one CPU core). A learned detector
+the depth model: about 1.5 ms per 720p or 1080p frame on our 2-core CPU, nearly all of it
+the area downscale, against hundreds of ms for the depth network. A learned detector
 (TransNetV2, which iw3 uses) is more accurate on gradual transitions but is another model
 to download; gradual fades are handled well enough by the stabiliser's smoothed range.
 

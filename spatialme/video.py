@@ -32,6 +32,7 @@ Why it is built this way:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -66,6 +67,7 @@ __all__ = [
     "probe",
     "read_frames",
     "read_image",
+    "tonemap_filter",
     "write_image",
 ]
 
@@ -98,7 +100,8 @@ _MUXERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 _FINISH_TIMEOUT_S = 600.0  # encoder flush and audio remux
 # Demuxers untrusted input may use (mov covers mp4/m4v/3gp, matroska covers webm).
 _DEMUXERS = ("mov", "matroska", "gif", "avi", "mpegts", "mpeg", "flv", "ogg", "asf", "ivf", "apng",
-             "image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe", "gif_pipe")
+             "image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe", "gif_pipe",
+             "mp3", "wav", "flac", "aac")  # audio-only demuxers: for audio_source files
 
 
 class VideoError(ValueError):
@@ -436,7 +439,8 @@ def _open_error(name: str, stderr: str) -> VideoError:
         # script, which we refuse to open (it could make ffmpeg read other files).
         return VideoError(f"{name}: not a video or image (ffmpeg could not decode it)")
     if "moov atom not found" in stderr:
-        return VideoError(f"{name}: truncated or incomplete video (the mp4 index is missing; was the upload cut short?)")
+        return VideoError(f"{name}: truncated or incomplete video "
+                          "(the mp4 index is missing; was the upload cut short?)")
     if "End of file" in stderr or "error reading header" in stderr:
         return VideoError(f"{name}: truncated or corrupt video (ffmpeg could not read its header)")
     if "Permission denied" in stderr:
@@ -806,10 +810,8 @@ def _reserve_temp(dest: str) -> str:
 
 
 def _remove_quietly(path: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.remove(path)
-    except FileNotFoundError:
-        pass
 
 
 def write_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
@@ -858,14 +860,10 @@ def _cleanup(procs: list[subprocess.Popen[bytes]], temps: list[str]) -> None:
             proc.kill()
         for pipe in (proc.stdin, proc.stdout, proc.stderr):
             if pipe is not None:
-                try:
+                with contextlib.suppress(OSError):
                     pipe.close()
-                except OSError:
-                    pass
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
     while temps:
         _remove_quietly(temps.pop())
 
@@ -988,10 +986,8 @@ class VideoWriter:
             raise VideoError(f"{_name(self.path)}: no frames were written")
         proc = self._procs[0]
         assert proc.stdin is not None
-        try:
+        with contextlib.suppress(OSError):  # BrokenPipeError if the encoder already died
             proc.stdin.close()
-        except (BrokenPipeError, OSError):
-            pass
         try:
             rc = proc.wait(timeout=_FINISH_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -1022,7 +1018,8 @@ class VideoWriter:
             os.replace(final_tmp, self.path)
         except OSError as err:
             self.abort()
-            raise VideoError(f"{_name(self.path)}: could not move the finished file into place ({err.strerror})") from None
+            raise VideoError(f"{_name(self.path)}: could not move the finished file into place "
+                             f"({err.strerror})") from None
         self._temps.remove(final_tmp)
         self.abort()  # removes the remaining temp file, closes the log
         return self.path
@@ -1053,7 +1050,7 @@ class VideoWriter:
                       "setparams=colorspace=bt709:color_primaries=bt709:color_trc=bt709:range=tv",
                "-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf), "-pix_fmt", "yuv420p",
                *container, tmp]
-        self._errfile = tempfile.TemporaryFile()
+        self._errfile = tempfile.TemporaryFile()  # noqa: SIM115 - closed by abort()
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._errfile)
         self._procs.append(proc)
 

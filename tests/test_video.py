@@ -100,8 +100,9 @@ def top_level_boxes(path: str | Path) -> list[str]:
     return boxes
 
 
-def convert(src: str | Path, out_dir: Path, limits: VideoLimits = VideoLimits()) -> str:
+def convert(src: str | Path, out_dir: Path, limits: VideoLimits | None = None) -> str:
     """What the CLI does: probe, stream, flip each frame, write with the source audio."""
+    limits = limits or VideoLimits()
     info = V.probe(src, limits)
     out = V.output_name(src, out_dir, "_LR", image=info.is_image)
     if info.is_image:

@@ -143,8 +143,8 @@ def split_textures(
             is_test[int(np.argmin(score))] = True
         elif all(is_test):
             is_test[int(np.argmax(score))] = False
-    train = [p for p, t in zip(items, is_test) if not t]
-    test = [p for p, t in zip(items, is_test) if t]
+    train = [p for p, t in zip(items, is_test, strict=True) if not t]
+    test = [p for p, t in zip(items, is_test, strict=True) if t]
     return train, test
 
 

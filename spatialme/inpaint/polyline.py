@@ -49,7 +49,8 @@ per row does only linear work in the common case:
   next and a binary search is needed only after a fold;
 - one pass accumulates ``length * colour`` into the output pixels.
 
-Positions and closeness use float64 (cheap here and exact for the check vectors);
+Shift and closeness maps enter as float32 (the project's disparity dtype; one compiled
+kernel), positions and sums are float64 inside;
 ``benchmarks/bench_polyline_quick.py`` measures the speed.
 
 Variant ``"none"`` exists to reproduce the reference's plain forward warp (holes left
@@ -159,12 +160,29 @@ def _sort_runs(xs, n, lo, hi, out, tmp):
 
 
 @njit(cache=True, fastmath=False, nogil=True)
-def _vertices(img, shift, clo, y, mode, sign, clo_abs, xs, ks, cols, colf, bwd):
+def _vertex_columns(W, mode, cols):
+    """Source column of each vertex (its colour), sentinels included; returns ``n``."""
+    cols[0] = 0
+    if mode == 0:
+        for c in range(W):
+            cols[1 + c] = c
+        n = W + 2
+    else:
+        for c in range(W):
+            cols[1 + 2 * c] = c
+            cols[2 + 2 * c] = c
+        n = 2 * W + 2
+    cols[n - 1] = W - 1
+    return n
+
+
+@njit(cache=True, fastmath=False, nogil=True)
+def _vertices(img, shift, clo, y, mode, sign, clo_abs, xs, ks, colf, bwd):
     """Fill row ``y``'s vertices in source order; returns ``(n, nb)``.
 
-    ``xs`` positions (px), ``ks`` closeness, ``cols`` the source column whose colour the
-    vertex carries, ``colf[3 c + ch]`` the row's colours as float64. The vertex of column
-    ``c`` sits at ``c + 0.5 + sign * shift[y, c]``; closeness is ``clo[y, c]``, or
+    ``xs`` positions (px), ``ks`` closeness, ``colf[3 c + ch]`` the row's colours as
+    float64 (``cols`` from :func:`_vertex_columns` maps vertices to columns). The vertex of
+    column ``c`` sits at ``c + 0.5 + sign * shift[y, c]``; closeness is ``clo[y, c]``, or
     ``|sign * shift[y, c]|`` when ``clo_abs``. ``bwd[:nb]`` receives the indices ``j`` of
     the backward segments (``xs[j + 1] < xs[j]``), the folds.
     """
@@ -175,13 +193,18 @@ def _vertices(img, shift, clo, y, mode, sign, clo_abs, xs, ks, cols, colf, bwd):
             colf[3 * c + ch] = float(img[y, c, ch])
     xs[0] = -Wf
     ks[0] = 0.0
-    cols[0] = 0
+    nb = 0
+    prev = -Wf
     if mode == 0:
         for c in range(W):
             s = sign * float(shift[y, c])
-            xs[1 + c] = c + 0.5 + s
+            x = c + 0.5 + s
+            xs[1 + c] = x
             ks[1 + c] = abs(s) if clo_abs else float(clo[y, c])
-            cols[1 + c] = c
+            if x < prev:
+                bwd[nb] = c
+                nb += 1
+            prev = x
         n = W + 2
     else:
         half = 0.45 if mode == 1 else 0.5
@@ -189,24 +212,21 @@ def _vertices(img, shift, clo, y, mode, sign, clo_abs, xs, ks, cols, colf, bwd):
             s = sign * float(shift[y, c])
             x = c + 0.5 + s
             k = abs(s) if clo_abs else float(clo[y, c])
-            xs[1 + 2 * c] = x - half
+            xl = x - half
+            xs[1 + 2 * c] = xl
             xs[2 + 2 * c] = x + half
             ks[1 + 2 * c] = k
             ks[2 + 2 * c] = k
-            cols[1 + 2 * c] = c
-            cols[2 + 2 * c] = c
+            if xl < prev:  # the link into column c (the pixel segment is never backward)
+                bwd[nb] = 2 * c
+                nb += 1
+            prev = x + half
         n = 2 * W + 2
     xs[n - 1] = 2.0 * Wf
     ks[n - 1] = 0.0
-    cols[n - 1] = W - 1
-    nb = 0
-    prev = xs[0]
-    for j in range(n - 1):
-        x = xs[j + 1]
-        if x < prev:
-            bwd[nb] = j
-            nb += 1
-        prev = x
+    if 2.0 * Wf < prev:
+        bwd[nb] = n - 2
+        nb += 1
     return n, nb
 
 
@@ -238,13 +258,7 @@ def _store(acc, out, y):
     W = out.shape[1]
     for p in range(W):
         for ch in range(3):
-            v = acc[3 * p + ch]
-            if v >= 255.0:
-                out[y, p, ch] = 255
-            elif v <= 0.0:
-                out[y, p, ch] = 0
-            else:
-                out[y, p, ch] = np.uint8(int(v))
+            out[y, p, ch] = np.uint8(int(min(max(acc[3 * p + ch], 0.0), 255.0)))
 
 
 @njit(cache=True, fastmath=False, nogil=True)
@@ -566,6 +580,7 @@ def _warp_image(img, shift, clo, mode, sign, clo_abs, nblocks, general):
         xs = np.empty(nvert, dtype=np.float64)
         ks = np.empty(nvert, dtype=np.float64)
         cols = np.empty(nvert, dtype=np.int64)
+        _vertex_columns(W, mode, cols)
         colf = np.empty(3 * W, dtype=np.float64)
         acc = np.empty(3 * W, dtype=np.float64)
         flag = np.zeros(W, dtype=np.bool_)
@@ -587,7 +602,7 @@ def _warp_image(img, shift, clo, mode, sign, clo_abs, nblocks, general):
         best_k = np.empty(0, dtype=np.float64)
         best_s = np.empty(0, dtype=np.int64)
         for y in range(y0, y1):
-            n, nb = _vertices(img, shift, clo, y, mode, sign, clo_abs, xs, ks, cols, colf, bwd)
+            n, nb = _vertices(img, shift, clo, y, mode, sign, clo_abs, xs, ks, colf, bwd)
             if not general and _row_fast(y, mode, n, nb, bwd, xs, ks, cols, colf, out, acc, flag, head, plist, pseg, pnext, lcuts, pj, px0, px1, pk0, pdk, psl):
                 continue
             if sv.shape[0] == 0:
@@ -606,17 +621,15 @@ def _warp_image(img, shift, clo, mode, sign, clo_abs, nblocks, general):
 
 
 def _check_map(name: str, value, shape: tuple[int, int]) -> np.ndarray:
-    """Check an ``(H, W)`` float map; returns it C-contiguous as float32 or float64."""
+    """Check an ``(H, W)`` numeric map; returns it C-contiguous float32 (one compiled kernel)."""
     arr = check_array(name, value, (2,))
     if arr.dtype == np.bool_:
         raise ValueError(f"{name}: expected a float array of pixels, got dtype bool")
     if arr.shape != shape:
         raise ValueError(f"{name}: expected shape {shape} to match the image, got {tuple(arr.shape)}")
-    if arr.dtype not in (np.float32, np.float64):
-        arr = arr.astype(np.float64)
-    arr = np.ascontiguousarray(arr)
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
     if not np.isfinite(arr.sum()):  # cheap; the exact check only when the sum is not finite
-        check_finite(name, arr)
+        check_finite(name, arr)  # NaN, inf, or beyond float32's range
     return arr
 
 
@@ -624,10 +637,13 @@ def _run(image: np.ndarray, shift: np.ndarray, closeness: np.ndarray | None, var
     clo_abs = closeness is None
     if clo_abs:
         closeness = shift
-    elif closeness.dtype != shift.dtype:  # one compiled specialisation per dtype
-        closeness = closeness.astype(shift.dtype)
     nblocks = min(image.shape[0], 16 * max(1, numba.get_num_threads()))
-    return _warp_image(np.ascontiguousarray(image), shift, closeness, _MODE[variant], sign, clo_abs, nblocks, general)
+    # blocks are handed out one at a time, so a thread slowed by other load gets fewer
+    old = numba.set_parallel_chunksize(1)
+    try:
+        return _warp_image(np.ascontiguousarray(image), shift, closeness, _MODE[variant], sign, clo_abs, nblocks, general)
+    finally:
+        numba.set_parallel_chunksize(old)
 
 
 def polyline_warp(image: np.ndarray, shift: np.ndarray, variant: str = "sharp", closeness: np.ndarray | None = None) -> np.ndarray:
