@@ -36,21 +36,30 @@ branch (paper Algorithm 1) counters and that the MHFU refiner learns to fuse awa
 
 Speed
 -----
-The reference runs about 0.5 s per 1080p frame. Here one numba kernel runs rows in
-parallel (``prange`` over blocks of rows, scratch buffers allocated once per block), and
-per row does only linear work in the common case:
+The reference takes about 0.5 s per 1080p frame. Here one numba kernel runs blocks of
+rows in parallel (``prange``, blocks handed out one at a time, scratch allocated once per
+block) and per row does linear work in the common case. The key fact: the polyline runs
+from ``-W`` to ``2W``, so every point of ``[0, W]`` is covered by exactly one more forward
+segment than backward ones. A pixel that no backward (folded) segment touches is covered
+by exactly one forward segment at every point, and the only vertices inside it are that
+segment's ends; its sub-intervals are just the segment pieces, and no occlusion test is
+needed. So a row is done in four linear passes:
 
-- vertex positions in source order are sorted by a *run merge*: they form ascending runs
-  broken only at folds, so each fold is merged into the already sorted prefix at a cost
-  proportional to its overlap (an insertion sort would pay overlap squared);
-- the sorted positions are merged with the integer pixel boundaries (deduplicated);
-- each forward segment marks itself winner on the sub-intervals it spans; consecutive
-  segments share an endpoint, so the start index carries over from one segment to the
-  next and a binary search is needed only after a fold;
-- one pass accumulates ``length * colour`` into the output pixels.
+1. vertices, their colours and the list of backward segments (usually a handful);
+2. flag the "complex" pixels that a backward segment touches (the occlusion zones);
+3. walk the forward segments in source order, split each at pixel boundaries, and add
+   ``length * colour(centre)`` of every piece in a simple pixel straight into it (pieces
+   arrive in position order there); pieces in complex pixels go to per-pixel lists;
+4. solve each complex pixel exactly as the definition says, with the cuts and segments
+   of its list.
+
+The literal method (sort all cuts with a run merge, one winner array over the whole row)
+is kept as ``_row_general``: it handles rows whose occlusion lists overflow their scratch
+(pathological shifts), and the tests check that both give identical bytes.
 
 Shift and closeness maps enter as float32 (the project's disparity dtype; one compiled
-kernel), positions and sums are float64 inside;
+kernel); positions and sums are float64 inside. The first call compiles the kernel (some
+seconds; cached on disk with ``cache=True`` for later processes).
 ``benchmarks/bench_polyline_quick.py`` measures the speed.
 
 Variant ``"none"`` exists to reproduce the reference's plain forward warp (holes left
@@ -388,6 +397,7 @@ def _row_fast(y, mode, n, nb, bwd, xs, ks, cols, colf, out, acc, flag, head, pli
     W = out.shape[1]
     Wf = float(W)
     cap = pseg.shape[0]
+    pcap = pj.shape[0]  # lcuts holds 2 * pcap + 2
     ncx = 0
     for q in range(nb):
         j = bwd[q]
@@ -497,8 +507,13 @@ def _row_fast(y, mode, n, nb, bwd, xs, ks, cols, colf, out, acc, flag, head, pli
         lcuts[nc] = pf
         nc += 1
         npp = 0  # forward pieces of this pixel, unpacked
+        ne = 0
         e = head[p]
         while e >= 0:
+            if ne == pcap:  # more segments meet this pixel than the scratch holds
+                _clear(flag, plist, ncx)
+                return False
+            ne += 1
             j = pseg[e]
             e = pnext[e]
             x0 = xs[j]
@@ -573,7 +588,8 @@ def _warp_image(img, shift, clo, mode, sign, clo_abs, nblocks, general):
     out = np.empty((H, W, 3), dtype=np.uint8)
     nvert = 2 * W + 2
     ncut = nvert + W + 2
-    cap = 8 * W + 64
+    cap = 4 * W + 64  # pieces held by complex pixels, per row
+    pcap = 256  # segments meeting one complex pixel
     for blk in prange(nblocks):
         y0 = blk * H // nblocks
         y1 = (blk + 1) * H // nblocks
@@ -589,13 +605,13 @@ def _warp_image(img, shift, clo, mode, sign, clo_abs, nblocks, general):
         plist = np.empty(W, dtype=np.int64)
         pseg = np.empty(cap, dtype=np.int64)
         pnext = np.empty(cap, dtype=np.int64)
-        lcuts = np.empty(2 * cap + 2, dtype=np.float64)
-        pj = np.empty(cap, dtype=np.int64)
-        px0 = np.empty(cap, dtype=np.float64)
-        px1 = np.empty(cap, dtype=np.float64)
-        pk0 = np.empty(cap, dtype=np.float64)
-        pdk = np.empty(cap, dtype=np.float64)
-        psl = np.empty(cap, dtype=np.float64)
+        lcuts = np.empty(2 * pcap + 2, dtype=np.float64)
+        pj = np.empty(pcap, dtype=np.int64)
+        px0 = np.empty(pcap, dtype=np.float64)
+        px1 = np.empty(pcap, dtype=np.float64)
+        pk0 = np.empty(pcap, dtype=np.float64)
+        pdk = np.empty(pcap, dtype=np.float64)
+        psl = np.empty(pcap, dtype=np.float64)
         sv = np.empty(0, dtype=np.float64)
         tmp = np.empty(0, dtype=np.float64)
         cuts = np.empty(0, dtype=np.float64)

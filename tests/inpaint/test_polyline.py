@@ -124,6 +124,23 @@ def test_fast_path_equals_general_method(variant):
         assert np.array_equal(fast, general), trial
 
 
+@pytest.mark.parametrize("variant", ["sharp", "soft"])
+def test_scratch_overflow_falls_back_to_general_method(variant, rng):
+    """Rows whose occlusion lists overflow (wild shifts; 400 segments meeting two pixels)
+    run the literal method; the rows after them still take the fast path correctly."""
+    W = 600
+    image = rng.integers(0, 256, (4, W, 3), dtype=np.uint8)
+    shift = np.zeros((4, W), dtype=np.float32)
+    shift[0] = rng.normal(0.0, W, W)
+    c = np.arange(50, 450)
+    shift[1, 50:450] = np.where(c % 2 == 0, 100.3, 102.7) - c - 0.5
+    shift[2:] = rng.normal(0.0, 2.0, (2, W))
+    fast = pl._run(image, shift, None, variant, 1.0, general=False)
+    general = pl._run(image, shift, None, variant, 1.0, general=True)
+    assert np.array_equal(fast, general)
+    assert np.array_equal(fast[2:], pl._run(image[2:], shift[2:], None, variant, 1.0))
+
+
 # ---------------------------------------------------------------------------------------
 # properties
 # ---------------------------------------------------------------------------------------
