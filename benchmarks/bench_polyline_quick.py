@@ -3,8 +3,9 @@
 Times ``polyline_warp`` (the right view: shift ``-d``, closeness ``d``) for the "sharp" and
 "soft" variants at 480p, 720p and 1080p on a random image with a smooth random disparity
 (max about 2% of the width) plus a few sharp-edged foreground blocks, with
-``numba.set_num_threads(2)``. Prints the median of ``--runs`` runs in ms per frame; the
-first call (JIT compile or cache load) is excluded.
+``numba.set_num_threads(2)``. Prints the median (and min) of ``--runs`` runs in ms per
+frame; the first call (JIT compile or cache load) is excluded. Other load on the machine
+shows in the median first; the load average is printed with the figures.
 
     python benchmarks/bench_polyline_quick.py [--runs 9] [--threads 2]
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import sys
 import time
 from pathlib import Path
@@ -50,17 +52,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
-    print(f"numba threads: {numba.get_num_threads()}, runs: {args.runs} (median)")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"numba threads: {numba.get_num_threads()}, runs: {args.runs} (median), load average {load:.2f}")
     for name, (h, w) in SIZES.items():
         image, disp = make_scene(h, w)
+        shift = -disp
         for variant in ("sharp", "soft"):
-            polyline_warp(image, -disp, variant, closeness=disp)  # warm-up / compile
+            polyline_warp(image, shift, variant, closeness=disp)  # warm-up / compile
             times = []
             for _ in range(args.runs):
                 t0 = time.perf_counter()
-                polyline_warp(image, -disp, variant, closeness=disp)
+                polyline_warp(image, shift, variant, closeness=disp)
                 times.append(time.perf_counter() - t0)
-            print(f"{name:>6} {w}x{h} {variant:<5}: {1000 * np.median(times):7.2f} ms/frame")
+            print(f"{name:>6} {w}x{h} {variant:<5}: {1000 * np.median(times):7.2f} ms/frame (min {1000 * min(times):.2f})")
 
 
 if __name__ == "__main__":

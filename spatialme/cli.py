@@ -162,6 +162,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.debug:
+        from huggingface_hub.utils import logging as hub_logging
+
+        hub_logging.set_verbosity_error()  # retries while offline would print a screenful; the error says it all
     try:
         if args.command == "convert":
             return _convert(args)

@@ -297,8 +297,8 @@ class StereoPipeline:
                 )
             if disp_all.shape[0] < first + total:
                 raise ValueError(f"disparity: has {disp_all.shape[0]} frames but {first + total} are needed")
-        elif self._depth is not None:
-            self._depth.reset()
+        else:
+            self.depth_estimator.reset()  # loads the model now, before any output is opened
 
         def disparity_of(chunk: np.ndarray, offset: int) -> np.ndarray:
             if disp_all is not None:

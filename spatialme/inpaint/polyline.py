@@ -644,20 +644,28 @@ def _check_map(name: str, value, shape: tuple[int, int]) -> np.ndarray:
     if arr.shape != shape:
         raise ValueError(f"{name}: expected shape {shape} to match the image, got {tuple(arr.shape)}")
     arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if not arr.flags.writeable:  # a read-only array would compile a second kernel
+        arr = arr.copy()
     if not np.isfinite(arr.sum()):  # cheap; the exact check only when the sum is not finite
         check_finite(name, arr)  # NaN, inf, or beyond float32's range
     return arr
 
 
 def _run(image: np.ndarray, shift: np.ndarray, closeness: np.ndarray | None, variant: str, sign: float, general: bool = False) -> np.ndarray:
+    """Run the kernel on checked inputs: ``image (H, W, 3) uint8``, ``shift`` and ``closeness``
+    ``(H, W) float32`` C-contiguous (``closeness=None``: ``|shift|``); column ``c`` moves to
+    ``c + sign * shift``. ``general=True`` forces the literal method (tests)."""
     clo_abs = closeness is None
     if clo_abs:
         closeness = shift
+    image = np.ascontiguousarray(image)
+    if not image.flags.writeable:
+        image = image.copy()
     nblocks = min(image.shape[0], 16 * max(1, numba.get_num_threads()))
     # blocks are handed out one at a time, so a thread slowed by other load gets fewer
     old = numba.set_parallel_chunksize(1)
     try:
-        return _warp_image(np.ascontiguousarray(image), shift, closeness, _MODE[variant], sign, clo_abs, nblocks, general)
+        return _warp_image(image, shift, closeness, _MODE[variant], sign, clo_abs, nblocks, general)
     finally:
         numba.set_parallel_chunksize(old)
 
