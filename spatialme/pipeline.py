@@ -14,6 +14,7 @@ the MHFU refiner.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field, replace
@@ -30,7 +31,7 @@ from .inpaint.expand import ExpandConfig
 from .inpaint.polyline import polyline_right_view_clip
 from .warp import WarpConfig, forward_warp
 
-__all__ = ["VARIANTS", "PipelineConfig", "StereoOutput", "ConvertResult", "StereoPipeline", "VariantUnavailable"]
+__all__ = ["VARIANTS", "PipelineConfig", "StereoOutput", "StageFrame", "ConvertResult", "StereoPipeline", "VariantUnavailable"]
 
 VARIANTS = ("poly", "dl", "dl+de", "full")
 ProgressFn = Callable[[int, int, str], None]
@@ -104,6 +105,8 @@ class ConvertResult:
         width, height: size of the written stereo frame.
         seconds: wall-clock time of the conversion.
         image: whether input and output are still images.
+        outputs: format -> path of every file written (the main one included).
+        stages: the inspected frames' stages, in frame order (see ``inspect``).
     """
 
     output: str
@@ -113,12 +116,59 @@ class ConvertResult:
     height: int
     seconds: float
     image: bool
+    outputs: dict[str, str] = field(default_factory=dict)
+    stages: list["StageFrame"] = field(default_factory=list)
 
     def summary(self) -> str:
         """One line for the CLI."""
         rate = self.frames / self.seconds if self.seconds > 0 else float("inf")
         kind = "image" if self.image else f"{self.frames} frames at {self.fps:.3g} fps"
         return f"wrote {self.output}: {kind}, {self.width}x{self.height}, {self.seconds:.1f} s ({rate:.2f} frames/s)"
+
+
+@dataclass
+class StageFrame:
+    """Every stage of one converted frame, for inspection.
+
+    Attributes:
+        index: frame number within the converted range.
+        left: ``(H, W, 3) uint8`` input frame.
+        disparity: ``(H, W) float32`` disparity px used.
+        warped: ``(H, W, 3) uint8`` plain warp, holes 0.
+        hole_mask: ``(H, W) bool``.
+        branches: branch name -> ``(H, W, 3) uint8``.
+        right: ``(H, W, 3) uint8`` final right view.
+    """
+
+    index: int
+    left: np.ndarray
+    disparity: np.ndarray
+    warped: np.ndarray
+    hole_mask: np.ndarray
+    branches: dict[str, np.ndarray]
+    right: np.ndarray
+
+
+def _stage_frames(chunk: np.ndarray, disp: np.ndarray, result: StereoOutput, offset: int, keep: set[int]) -> list[StageFrame]:
+    """The kept frames of one chunk as :class:`StageFrame` objects (copies, chunk-independent)."""
+    return [
+        StageFrame(
+            index=offset + i,
+            left=chunk[i].copy(),
+            disparity=disp[i].copy(),
+            warped=result.warped[i].copy(),
+            hole_mask=result.hole_mask[i].copy(),
+            branches={k: v[i].copy() for k, v in result.branches.items()},
+            right=result.right[i].copy(),
+        )
+        for i in range(len(chunk))
+        if offset + i in keep
+    ]
+
+
+def _remove_if_exists(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
 
 
 def _load_disparity_file(path: str | os.PathLike) -> np.ndarray:
@@ -252,6 +302,8 @@ class StereoPipeline:
         max_frames: int | None = None,
         limits: video.VideoLimits = video.VideoLimits(),
         progress: ProgressFn | None = None,
+        extra_outputs: dict[str, str | os.PathLike] | None = None,
+        inspect: int = 0,
     ) -> ConvertResult:
         """Convert a video or image file to a stereo file.
 
@@ -266,6 +318,10 @@ class StereoPipeline:
             max_frames: convert at most this many frames.
             limits: input size and length limits.
             progress: called as ``progress(done, total, stage)`` after each chunk.
+            extra_outputs: more formats written in the same pass, ``{format: path}``
+                (e.g. ``{"anaglyph": "clip_anaglyph.mp4"}``).
+            inspect: keep every stage of this many evenly spaced frames in
+                ``ConvertResult.stages`` (for side-by-side inspection).
 
         Returns:
             :class:`ConvertResult`.
@@ -275,13 +331,12 @@ class StereoPipeline:
         self._require(variant)
         if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1):
             raise ValueError(f"max_frames: expected a positive integer, got {max_frames!r}")
+        if isinstance(inspect, bool) or not isinstance(inspect, int) or inspect < 0:
+            raise ValueError(f"inspect: expected a number of frames >= 0, got {inspect!r}")
         if not (np.isfinite(start) and start >= 0):
             raise ValueError(f"start: expected seconds >= 0, got {start!r}")
         info = video.probe(input_path, limits)
         out = Path(output_path)
-        if info.is_image != video.is_image_path(out):
-            want = "an image (.png/.jpg)" if info.is_image else "a video (.mp4/.mkv/...)"
-            raise ValueError(f"output: {out.name} must be {want} for this input")
         first = int(round(start * info.fps)) if not info.is_image else 0
         total = max(info.frames - first, 0) if not info.is_image else 1
         if max_frames is not None:
@@ -305,32 +360,49 @@ class StereoPipeline:
                 return np.asarray(disp_all[first + offset : first + offset + len(chunk)], np.float32)
             return self.estimate_disparity(chunk)
 
-        def stereo_chunks() -> Iterator[np.ndarray]:
+        formats = {fmt: out, **{canonical_format(f): Path(p) for f, p in (extra_outputs or {}).items()}}
+        for path in formats.values():
+            if info.is_image != video.is_image_path(path):
+                want = "an image (.png/.jpg)" if info.is_image else "a video (.mp4/.mkv/...)"
+                raise ValueError(f"output: {path.name} must be {want} for this input")
+        keep = set(np.linspace(0, total - 1, min(inspect, total)).round().astype(int).tolist()) if inspect > 0 else set()
+        stages: list[StageFrame] = []
+
+        def stereo_chunks() -> Iterator[dict[str, np.ndarray]]:
             done = 0
             if info.is_image:
                 chunks: Iterator[np.ndarray] = iter([video.read_image(input_path)[None]])
             else:
                 chunks = video.read_frames(info, start=start, max_frames=total, chunk=self.config.chunk, limits=limits)
             for chunk in chunks:
-                result = self.synthesize(chunk, disparity_of(chunk, done), variant)
+                disp = disparity_of(chunk, done)
+                result = self.synthesize(chunk, disp, variant)
+                stages.extend(_stage_frames(chunk, disp, result, done, keep))
                 done += len(chunk)
                 if progress is not None:
                     progress(done, total, "synthesis")
-                yield compose(chunk, result.right, fmt)
+                yield {f: compose(chunk, result.right, f) for f in formats}
 
         written = 0
         shape = (0, 0)
         if info.is_image:
-            frame = next(stereo_chunks())[0]
-            video.write_image(out, frame)
-            written, shape = 1, frame.shape[:2]
+            composed = next(stereo_chunks())
+            with contextlib.ExitStack() as undo:
+                for f, path in formats.items():
+                    video.write_image(path, composed[f][0])
+                    undo.callback(_remove_if_exists, path)  # a later failure removes earlier images
+                undo.pop_all()
+            written, shape = 1, composed[fmt].shape[1:3]
         else:
-            with video.VideoWriter(out, info.fps, audio_source=str(input_path) if info.has_audio else None, audio_start=start) as writer:
-                for frames in stereo_chunks():
-                    writer.write(frames)
-                    written += len(frames)
-                    shape = frames.shape[1:3]
-                if written == 0:  # raised inside the writer so that no output is left behind
+            audio = str(input_path) if info.has_audio else None
+            with contextlib.ExitStack() as stack:
+                writers = {f: stack.enter_context(video.VideoWriter(p, info.fps, audio_source=audio, audio_start=start)) for f, p in formats.items()}
+                for composed in stereo_chunks():
+                    for f, writer in writers.items():
+                        writer.write(composed[f])
+                    written += len(composed[fmt])
+                    shape = composed[fmt].shape[1:3]
+                if written == 0:  # raised inside the writers so that no output is left behind
                     raise ValueError(f"input: no frames could be decoded from {Path(input_path).name}")
         return ConvertResult(
             output=str(out),
@@ -340,4 +412,6 @@ class StereoPipeline:
             height=int(shape[0]),
             seconds=time.perf_counter() - t0,
             image=info.is_image,
+            outputs={f: str(p) for f, p in formats.items()},
+            stages=stages,
         )

@@ -60,3 +60,43 @@ def test_bad_inputs():
 def test_from_pretrained_overrides():
     pipe = StereoPipeline.from_pretrained(poly_variant="soft", chunk=4)
     assert pipe.config.poly_variant == "soft" and pipe.config.chunk == 4
+
+
+def test_convert_writes_extra_formats_and_keeps_stages(tmp_path):
+    from spatialme.data.synthetic import SceneConfig, render_scene
+    from spatialme.data.textures import load_textures
+    from spatialme.video import VideoWriter, probe
+
+    scene = render_scene(load_textures(), SceneConfig(height=64, width=96, frames=6, max_disparity=5.0), seed=2)
+    src = tmp_path / "in.mp4"
+    with VideoWriter(src, 8) as w:
+        w.write(scene.left)
+    seen = []
+    res = StereoPipeline(PipelineConfig(chunk=4)).convert(
+        src,
+        tmp_path / "in_LR.mp4",
+        disparity=scene.disparity,
+        extra_outputs={"anaglyph": tmp_path / "in_anaglyph.mp4"},
+        inspect=3,
+        progress=lambda done, total, stage: seen.append((done, total)),
+    )
+    assert seen == [(4, 6), (6, 6)]
+    assert set(res.outputs) == {"full-sbs", "anaglyph"}
+    assert (probe(res.outputs["full-sbs"]).width, probe(res.outputs["anaglyph"]).width) == (192, 96)
+    assert [s.index for s in res.stages] == [0, 2, 5] or [s.index for s in res.stages] == [0, 3, 5]
+    st = res.stages[-1]
+    np.testing.assert_array_equal(st.disparity, scene.disparity[st.index])
+    assert st.hole_mask.any() and set(st.branches) == {"poly"} and st.right.shape == (64, 96, 3)
+
+
+def test_convert_failure_leaves_no_outputs(tmp_path):
+    from spatialme.video import VideoWriter
+
+    src = tmp_path / "in.mp4"
+    with VideoWriter(src, 8) as w:
+        w.write(np.zeros((4, 32, 48, 3), np.uint8))
+    bad = np.zeros((4, 32, 48), np.float32)
+    bad[3] = np.nan  # fails on the second chunk, after outputs were opened
+    with pytest.raises(ValueError, match="NaN"):
+        StereoPipeline(PipelineConfig(chunk=2)).convert(src, tmp_path / "a.mp4", disparity=bad, extra_outputs={"anaglyph": tmp_path / "b.mp4"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
