@@ -28,12 +28,13 @@ from .checks import check_choice, check_clip, check_disparity
 from .compose import canonical_format, compose
 from .disparity import DisparityConfig, depth_to_disparity
 from .inpaint.expand import ExpandConfig
-from .inpaint.polyline import polyline_right_view_clip
-from .warp import WarpConfig, forward_warp
+from .branches import BranchOutputs, run_branches
+from .warp import WarpConfig
 
 __all__ = ["VARIANTS", "PipelineConfig", "StereoOutput", "StageFrame", "ConvertResult", "StereoPipeline", "VariantUnavailable"]
 
 VARIANTS = ("poly", "dl", "dl+de", "full")
+_VARIANT_BRANCHES = {"poly": ("poly",), "dl": ("dl",), "dl+de": ("de",), "full": ("poly", "dl", "de")}
 ProgressFn = Callable[[int, int, str], None]
 
 
@@ -200,9 +201,12 @@ class StereoPipeline:
         (T, H, W, 3)
     """
 
-    def __init__(self, config: PipelineConfig | None = None, depth_estimator=None) -> None:
+    def __init__(self, config: PipelineConfig | None = None, depth_estimator=None, pretrained: str | os.PathLike | None = None) -> None:
         self.config = config or PipelineConfig()
+        self.pretrained = pretrained
         self._depth = depth_estimator
+        self._learned_fill = None
+        self._refiner = None
 
     @classmethod
     def from_pretrained(cls, pretrained: str | os.PathLike | None = None, *, config: PipelineConfig | None = None, **overrides) -> "StereoPipeline":
@@ -220,9 +224,7 @@ class StereoPipeline:
         cfg = config or PipelineConfig()
         if overrides:
             cfg = replace(cfg, **overrides)
-        pipe = cls(cfg)
-        pipe.pretrained = pretrained
-        return pipe
+        return cls(cfg, pretrained=pretrained)
 
     # ------------------------------------------------------------------ depth
 
@@ -254,14 +256,60 @@ class StereoPipeline:
 
     # ------------------------------------------------------------------ synthesis
 
-    @staticmethod
-    def _require(variant: str) -> None:
-        """Check ``variant`` is known and can run in this build."""
+    def _require(self, variant: str) -> None:
+        """Check ``variant`` is known and its learned parts load; else :class:`VariantUnavailable`."""
         check_choice("variant", variant, VARIANTS)
-        if variant != "poly":
-            raise VariantUnavailable(
-                f"variant: {variant!r} needs the learned inpainter and MHFU refiner, which this build does not have yet; use variant='poly'"
-            )
+        try:
+            if variant != "poly":
+                self.learned_fill  # noqa: B018  (loads it)
+            if variant == "full":
+                self.refiner  # noqa: B018
+        except (FileNotFoundError, ImportError) as exc:
+            raise VariantUnavailable(f"variant: {variant!r} is unavailable: {exc}; use variant='poly'") from None
+
+    @property
+    def learned_fill(self):
+        """The DL branch's hole filler (flow propagation + learned inpainter), loaded once."""
+        if self._learned_fill is None:
+            from .inpaint.learned import LearnedFill
+            from .weights import component_dir, resolve_weights
+
+            folder = component_dir(resolve_weights(self.pretrained), "inpainter")
+            self._learned_fill = LearnedFill(weights=folder, device=self.device)
+        return self._learned_fill
+
+    @property
+    def refiner(self):
+        """The MHFU refiner, loaded once and moved to the pipeline's device."""
+        if self._refiner is None:
+            from .refiner import MHFURefiner
+            from .weights import component_dir, resolve_weights
+
+            folder = component_dir(resolve_weights(self.pretrained), "refiner")
+            self._refiner = MHFURefiner.from_pretrained(str(folder)).to(self.device).eval()
+        return self._refiner
+
+    @property
+    def device(self) -> str:
+        """Torch device for the learned parts (``config.device``, ``"auto"`` resolved)."""
+        if self.config.device != "auto":
+            return self.config.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def _refine(self, branches: BranchOutputs) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Fuse the three branches with the MHFU refiner, frame by frame (tiles on CPU)."""
+        from .refiner import refine_tiles
+
+        out = branches.outputs
+        masks = np.stack([branches.warp.hole_mask, branches.de_hole_mask], axis=1)  # (T, 2, H, W)
+        tile = None if self.device.startswith("cuda") else 64
+        frames = [
+            refine_tiles(self.refiner, out["poly"][t], out["de"][t], out["dl"][t], masks[t], tile=tile, device=self.device)
+            for t in range(len(masks))
+        ]
+        return np.stack(frames), {}
 
     def synthesize(self, left: np.ndarray, disparity: np.ndarray, variant: str = "poly") -> StereoOutput:
         """Synthesise the right view of frames already in memory.
@@ -269,7 +317,8 @@ class StereoPipeline:
         Args:
             left: ``(T, H, W, 3)`` or ``(H, W, 3)`` uint8 left view.
             disparity: ``(T, H, W)`` or ``(H, W)`` float left-view disparity px.
-            variant: ``"poly"``, ``"dl"``, ``"dl+de"`` or ``"full"``.
+            variant: ``"poly"`` (Poly branch), ``"dl"`` (DL branch), ``"dl+de"`` (DL with
+                disparity expansion) or ``"full"`` (all three fused by the MHFU refiner).
 
         Returns:
             :class:`StereoOutput` (always with a leading ``T`` axis).
@@ -277,14 +326,26 @@ class StereoPipeline:
         self._require(variant)
         clip = check_clip("left", left)
         disp = check_disparity("disparity", disparity, *clip.shape[:3])
-        warped = forward_warp(clip, disp, self.config.warp)
-        poly = polyline_right_view_clip(clip, disp, self.config.poly_variant)
+        which = _VARIANT_BRANCHES[variant]
+        branches = run_branches(
+            clip,
+            disp,
+            which,
+            self.learned_fill if variant != "poly" else None,
+            warp_config=self.config.warp,
+            expand_config=self.config.expand,
+            poly_variant=self.config.poly_variant,
+        )
+        if variant == "full":
+            right, _ = self._refine(branches)
+        else:
+            right = branches.outputs[which[0]]
         return StereoOutput(
-            right=poly,
-            hole_mask=warped.hole_mask,
-            branches={"poly": poly},
-            warped=warped.image,
-            warped_disparity=warped.disparity,
+            right=right,
+            hole_mask=branches.warp.hole_mask,
+            branches=branches.outputs,
+            warped=branches.warp.image,
+            warped_disparity=branches.warp.disparity,
             variant=variant,
         )
 

@@ -150,7 +150,7 @@ def de_branch(
     fill: Filler,
     config: ExpandConfig = ExpandConfig(),
     warp_config: WarpConfig = WarpConfig(),
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The DE branch: expand, re-warp, fill the new holes.
 
     Args:
@@ -161,9 +161,10 @@ def de_branch(
         warp_config: warp settings.
 
     Returns:
-        ``(right (T, H, W, 3) uint8, expanded disparity (T, H, W) float32)``.
+        ``(right (T, H, W, 3) uint8, expanded disparity (T, H, W) float32 px,
+        holes of the re-warp (T, H, W) bool)``.
     """
     expanded = expand_disparity(disparity, config)
     warped = forward_warp(left, expanded, warp_config)
     filled = fill(left, expanded, warped.image, warped.hole_mask)
-    return composite(warped.image, filled, warped.hole_mask), expanded
+    return composite(warped.image, filled, warped.hole_mask), expanded, warped.hole_mask

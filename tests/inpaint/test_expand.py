@@ -79,8 +79,8 @@ def test_de_branch_moves_hole_border_to_background():
             out[t, y, x] = out[t, y, x - 1]
         return out
 
-    right, expanded = de_branch(left, disp, fill_with_left_neighbour, ExpandConfig(radius=3))
-    assert expanded.shape == disp.shape
+    right, expanded, holes = de_branch(left, disp, fill_with_left_neighbour, ExpandConfig(radius=3))
+    assert expanded.shape == disp.shape and holes.shape == disp.shape and holes.any()
     # with expansion, what borders the hole on the left is background, so the fill is background
     row = right[0, 16, :, 0]
     assert (row[24:32] == 50).all()

@@ -1,0 +1,57 @@
+"""Where the project's learned weights come from: the repository, a folder, or the Hub.
+
+The learned inpainter and the MHFU refiner ship in the repository under ``assets/weights``
+(``inpainter/`` and ``refiner/``, each ``config.json`` + ``model.safetensors`` as written by
+``PyTorchModelHubMixin.save_pretrained``), so everything but depth works offline. The same
+layout in a Hub model repo works too: it is fetched once with ``snapshot_download`` and then
+read from the local cache.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["SHIPPED_WEIGHTS", "resolve_weights", "component_dir"]
+
+SHIPPED_WEIGHTS = Path(__file__).resolve().parents[1] / "assets" / "weights"
+
+
+def _looks_local(value: str) -> bool:
+    return value.startswith(("/", "./", "../", "~")) or os.path.exists(os.path.expanduser(value))
+
+
+def resolve_weights(pretrained: str | os.PathLike | None = None, revision: str | None = None) -> Path:
+    """A local folder holding the weight sub-folders.
+
+    Args:
+        pretrained: ``None`` (the shipped weights), a local folder, or a Hub repo id
+            (``"user/spatialme-weights"``).
+        revision: Hub revision for a repo id.
+
+    Returns:
+        The folder (it may lack a component; :func:`component_dir` says so).
+
+    Raises:
+        FileNotFoundError: one line, when a Hub repo cannot be fetched or found in the cache.
+    """
+    if pretrained is None:
+        return SHIPPED_WEIGHTS
+    text = os.fspath(pretrained)
+    if _looks_local(text):
+        return Path(os.path.expanduser(text))
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(text, revision=revision, allow_patterns=["*/config.json", "*/model.safetensors", "README.md"]))
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
+        raise FileNotFoundError(f"weights: cannot fetch {text!r} from the Hub or its cache ({exc.__class__.__name__})") from None
+
+
+def component_dir(root: Path, name: str) -> Path:
+    """``root / name`` if it holds a saved model, else a one-line ``FileNotFoundError``."""
+    folder = root / name
+    if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
+        raise FileNotFoundError(f"weights: no trained {name} at {folder} (train one with `python -m spatialme train` or pass another weights folder)")
+    return folder
