@@ -1,4 +1,4 @@
-"""Command line: ``python -m spatialme convert INPUT -o OUTPUT [...]``.
+"""Command line: ``python -m spatialme convert INPUT -o OUTPUT [...]`` and ``python -m spatialme eval [...]``.
 
 Only parses arguments and calls :class:`spatialme.StereoPipeline`; every failure a user can
 cause ends as one ``error: ...`` line on stderr and a non-zero exit code (2 for bad input,
@@ -49,7 +49,29 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--depth-size", type=int, help="short side fed to the depth model (default 518 on CUDA, 364 on CPU)")
     conv.add_argument("--overwrite", action="store_true", help="replace existing outputs (a folder batch skips them otherwise)")
     conv.add_argument("--quiet", action="store_true", help="no progress bar")
+    ev = sub.add_parser("eval", help="score variants and baselines against true right views (MAE, PSNR, SSIM)")
+    ev.add_argument("--synthetic", type=int, metavar="N", help="evaluate on N synthetic scenes with exact ground truth")
+    ev.add_argument("--textures", metavar="DIR", help="texture folder for --synthetic; its held-out test split is used (default: assets/textures)")
+    ev.add_argument("--stereo", nargs="+", action="extend", default=[], metavar="PATH", help="real stereo clips: side-by-side videos, or folders with left/ and right/ frames or left/right videos")
+    ev.add_argument("--every", type=int, default=1, help="take every Nth frame of each clip (the paper uses 20)")
+    ev.add_argument("--max-frames", type=int, help="at most N frames per clip (after --every)")
+    ev.add_argument("--variants", type=_names, default=("poly", "dl", "dl+de", "full"), help="comma-separated variants (default poly,dl,dl+de,full)")
+    ev.add_argument("--baselines", type=_names, default=("telea",), help="comma-separated hole fillers applied to the plain warp (default telea)")
+    ev.add_argument("--height", type=int, default=160, help="synthetic frame height, px (default 160)")
+    ev.add_argument("--width", type=int, default=256, help="synthetic frame width, px (default 256)")
+    ev.add_argument("--frames", type=int, default=12, help="frames per synthetic scene (default 12)")
+    ev.add_argument("--max-disparity", type=float, default=10.0, help="nearest synthetic object's disparity, px (default 10)")
+    ev.add_argument("--seed", type=int, default=10000, help="first synthetic scene's seed (default 10000, away from training seeds)")
+    ev.add_argument("--max-side", type=int, help="shrink stereo clips so each view's longer side is at most this, px")
+    ev.add_argument("--cache", metavar="DIR", help="keep the matched disparity of --stereo clips here and reuse it")
+    ev.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    ev.add_argument("--json", metavar="OUT", help="also write the scores to this JSON file")
     return parser
+
+
+def _names(value: str) -> tuple[str, ...]:
+    """A comma-separated list of names (validated by :class:`spatialme.evaluate.EvalConfig`)."""
+    return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
 def _media_files(folder: Path) -> list[Path]:
@@ -153,6 +175,64 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import replace
+
+    from .data.stereo import StereoClipSource
+    from .data.synthetic import SceneConfig
+    from .data.textures import list_textures, load_textures, split_textures
+    from .evaluate import EvalConfig, EvalResult, aggregate, evaluate_stereo, evaluate_synthetic, lpips_status
+    from .pipeline import PipelineConfig, StereoPipeline
+
+    if args.synthetic is None and not args.stereo:
+        raise ValueError("eval: nothing to evaluate; pass --synthetic N and/or --stereo PATH")
+    if args.synthetic is not None and args.synthetic < 1:
+        raise ValueError(f"synthetic: expected a positive number of scenes, got {args.synthetic}")
+    config = EvalConfig(variants=args.variants, baselines=args.baselines, every=args.every, max_frames=args.max_frames)
+    sources = [StereoClipSource(p, max_side=args.max_side) for p in args.stereo]
+    for source in sources:
+        source.kind  # noqa: B018  (checks each path's layout before any work)
+    scene_config = None
+    if args.synthetic is not None:
+        scene_config = SceneConfig(height=args.height, width=args.width, frames=args.frames, max_disparity=args.max_disparity)
+        paths = list_textures(args.textures)
+        held_out = split_textures(paths)[1] or paths
+    pipe = StereoPipeline.from_pretrained(config=PipelineConfig(device=args.device))
+    has_lpips, why = lpips_status()
+    if not has_lpips:
+        print(f"{why}; the table has no LPIPS column")
+
+    def show(title: str, result: EvalResult) -> None:
+        print(f"\n{title}\n")
+        print(result.table())
+        print(f"\nMAE and temporal on the [0, 1] scale, lower is better; PSNR (dB) and SSIM higher is better; "
+              f"-hole columns score only the warp's holes ({100 * result.hole_fraction:.1f}% of pixels).")
+        if result.unavailable:
+            print(f"unavailable in this build: {', '.join(result.unavailable)}")
+
+    report: dict = {}
+    if scene_config is not None:
+        result = evaluate_synthetic(pipe, load_textures(held_out), args.synthetic, scene_config, args.seed, replace(config, disparity_source="given"))
+        show(f"synthetic: {args.synthetic} scenes, {scene_config.height}x{scene_config.width}, {result.frames} frames scored, "
+             f"exact disparity, {len(held_out)} held-out of {len(paths)} textures, seeds {args.seed}-{args.seed + args.synthetic - 1}", result)
+        report["synthetic"] = result.to_dict()
+    if sources:
+        results = []
+        for source in sources:
+            results.append(evaluate_stereo(pipe, source.path, config, cache_dir=args.cache, max_side=args.max_side))
+            print(f"evaluated {Path(source.path).name}: {results[-1].frames} frames", file=sys.stderr)
+        result = aggregate(results)
+        show(f"stereo: {len(sources)} clips, {result.frames} frames scored (every {args.every}), "
+             f"disparity from {config.match.method} matching, pixels failing its left-right check not scored", result)
+        report["stereo"] = result.to_dict()
+    if args.json:
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=1))
+    return 0
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else exc.__class__.__name__
@@ -169,6 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "convert":
             return _convert(args)
+        if args.command == "eval":
+            return _eval(args)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

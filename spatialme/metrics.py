@@ -61,12 +61,16 @@ def _pair(pred: object, target: object) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _frame_mask(mask: object, shape: tuple[int, int, int]) -> np.ndarray | None:
-    """Validate ``mask`` against ``(T, H, W)``; returns ``(T, H, W) bool`` or ``None``."""
+    """Validate ``mask`` against ``(T, H, W)``; an ``(H, W)`` mask applies to every frame.
+
+    Returns:
+        ``(T, H, W) bool`` (possibly a broadcast view) or ``None``.
+    """
     if mask is None:
         return None
     m = check_array("mask", mask, (2, 3), (np.bool_,))
-    if m.ndim == 2:
-        m = m[None]
+    if m.ndim == 2 and m.shape == shape[1:]:
+        m = np.broadcast_to(m, shape)  # one mask for every frame
     if m.shape != shape:
         raise ValueError(f"mask: expected shape {shape[1:]} or {shape} to match the images, got {tuple(np.shape(mask))}")
     return m

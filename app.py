@@ -1,0 +1,432 @@
+"""SpatialMe web app: turn an ordinary video or photo into stereo 3D.
+
+Run ``python app.py`` and open http://127.0.0.1:7860. The same file is the Hugging Face
+Space (ZeroGPU): ``spaces`` is imported before anything touches torch, the models load once
+at start-up, and only the conversion itself holds the GPU, for a time sized from the clip.
+
+This module is only the user interface: planning, running and picturing a job live in
+:mod:`spatialme.app_support`, the model code in the rest of :mod:`spatialme`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import spaces  # first: ZeroGPU must patch CUDA before torch is imported (spatialme imports torch)
+
+import gradio as gr
+
+from spatialme import app_support as support
+from spatialme.depth import DepthModelUnavailable
+from spatialme.pipeline import VariantUnavailable
+from spatialme.video import VideoError
+
+EXAMPLES = Path(__file__).resolve().parent / "examples"
+LIMITS = support.AppLimits()
+DEFAULT_SECONDS = 10.0
+ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true")
+# One conversion at a time on a CPU machine; on ZeroGPU each call gets its own GPU worker.
+GPU_CONCURRENCY = 2 if ZERO_GPU else 1
+QUEUE_OPTIONS: dict[str, Any] = {"max_size": 16, "default_concurrency_limit": 1}
+LAUNCH_OPTIONS: dict[str, Any] = {"max_file_size": "200mb", "footer_links": ["api", "gradio"]}
+CSS = ".stage-gallery img { image-rendering: pixelated; }"
+
+MODELS = support.load_models(os.environ.get("SPATIALME_DEPTH_MODEL") or None)
+VARIANT_STATUS = support.variant_status(MODELS.pipeline)
+
+
+# --------------------------------------------------------------------------- errors and progress
+
+
+def _user_error(err: Exception) -> gr.Error:
+    """The library's one-line message as a titled ``gr.Error`` (shown to the user)."""
+    if isinstance(err, VariantUnavailable):
+        title = "Variant not available"
+    elif isinstance(err, DepthModelUnavailable):
+        title = "Depth model missing"
+    elif isinstance(err, VideoError):
+        title = "Cannot use this file"
+    else:
+        title = "Invalid input"
+    return gr.Error(str(err), title=title, print_exception=False)
+
+
+USER_ERRORS = (ValueError, DepthModelUnavailable)  # VideoError and VariantUnavailable are ValueErrors
+
+
+def _reporter(progress: gr.Progress | None) -> Callable[[int, int, str], None] | None:
+    """Adapt a ``gr.Progress`` to the library's ``progress(done, total, stage)`` callback."""
+    if progress is None:
+        return None
+
+    def report(done: int, total: int, stage: str) -> None:
+        progress((done, total), desc=f"{stage}: {done}/{total} frames", unit="frames")
+
+    return report
+
+
+# --------------------------------------------------------------------------- GPU functions
+
+
+@spaces.GPU(duration=support.gpu_seconds)
+def convert_on_gpu(job: support.ConvertJob, progress: gr.Progress | None = None):
+    """Run a planned conversion (picklable job in, paths and numpy stages out)."""
+    try:
+        return support.run_conversion(MODELS, job, _reporter(progress))
+    except USER_ERRORS as err:
+        raise _user_error(err) from None
+
+
+@spaces.GPU(duration=support.eval_gpu_seconds)
+def evaluate_on_gpu(job: support.EvalJob, progress: gr.Progress | None = None):
+    """Run a planned evaluation (picklable job in, table rows and error-map paths out)."""
+    try:
+        return support.run_evaluation(MODELS, job, _reporter(progress))
+    except USER_ERRORS as err:
+        raise _user_error(err) from None
+
+
+# --------------------------------------------------------------------------- convert
+
+
+def _one_source(video: str | None, image: str | None) -> str:
+    """The single uploaded file, or a clear error."""
+    if video and image:
+        raise gr.Error("Give either a video or a photo, not both.", title="Two inputs")
+    if not video and not image:
+        raise gr.Error("Upload a video (or a photo) first, or pick an example below.", title="No input")
+    return video or image
+
+
+def _check_variant(variant: str) -> None:
+    """Refuse a variant this installation cannot run, with the pipeline's reason."""
+    reason = VARIANT_STATUS.get(variant, f"unknown variant {variant!r}")
+    if reason:
+        raise gr.Error(reason, title="Variant not available")
+
+
+def convert(
+    video: str | None,
+    image: str | None = None,
+    sidecar: str | None = None,
+    sidecar_kind: str = "disparity",
+    fmt: str = "full-sbs",
+    variant: str = "poly",
+    divergence: float = 2.0,
+    convergence: float = 0.5,
+    depth_size: int = 0,
+    start: float = 0.0,
+    max_seconds: float = DEFAULT_SECONDS,
+    progress: gr.Progress = gr.Progress(),
+):
+    """Convert a video or photo to stereo and show every stage.
+
+    Args:
+        video: the clip (mp4, mov, webm, mkv, gif).
+        image: a photo instead of a video.
+        sidecar: optional disparity (.npy, pixels) or depth file; skips the depth model.
+        sidecar_kind: "disparity", "nearness" (larger = nearer) or "distance".
+        fmt: output format of the main file.
+        variant: "poly", "dl", "dl+de" or "full".
+        divergence: 3D strength, % of the width.
+        convergence: screen plane, 0 (far) .. 1 (near).
+        depth_size: short side fed to the depth model (0 = automatic).
+        start: seconds to skip.
+        max_seconds: most seconds converted.
+    """
+    source = _one_source(video, image)
+    _check_variant(variant)
+    support.prune_jobs()
+    progress(0, desc="Reading the upload")
+    try:
+        job = support.plan_conversion(
+            source, fmt=fmt, variant=variant, divergence=divergence, convergence=convergence,
+            depth_size=int(depth_size or 0), start=start, max_seconds=max_seconds, sidecar=sidecar,
+            sidecar_kind=sidecar_kind, limits=LIMITS, progress=_reporter(progress),
+        )
+    except USER_ERRORS as err:
+        raise _user_error(err) from None
+    for note in job.notes:
+        gr.Warning(note, title="Input adjusted")
+    if job.needs_depth and MODELS.depth_model is None:
+        raise gr.Error(support.depth_missing_message(MODELS.depth_error or ""), title="Depth model missing")
+    result = convert_on_gpu(job, progress)
+    support.publish_conversion(job, result)
+    return _convert_outputs(job, result)
+
+
+def convert_example(video: str, sidecar: str | None, sidecar_kind: str, progress: gr.Progress = gr.Progress()):
+    """Convert an example clip with the default settings (for the cached examples)."""
+    return convert(video, None, sidecar, sidecar_kind, progress=progress)
+
+
+def _convert_outputs(job: support.ConvertJob, result) -> tuple:
+    """Component updates, in the order of the Convert event's outputs."""
+    files = result.outputs
+    main_label = dict((f, label) for label, f in support.FORMAT_CHOICES)[job.fmt]
+    show_main = job.fmt not in ("full-sbs", "anaglyph")
+    view = support.stage_view(job.job_id, 0)
+    if job.is_image:
+        pictures = [(files[f], label) for f, label in _result_labels(job.fmt, main_label) if f in files]
+        videos = (gr.Video(value=None, visible=False),) * 3
+        gallery = gr.Gallery(value=pictures, visible=True)
+    else:
+        videos = (
+            gr.Video(value=files[job.fmt] if show_main else None, visible=show_main, label=f"Result: {main_label}"),
+            gr.Video(value=files["full-sbs"], visible=True),
+            gr.Video(value=files["anaglyph"], visible=True),
+        )
+        gallery = gr.Gallery(value=None, visible=False)
+    return (
+        *videos,
+        gallery,
+        support.summary_markdown(job, result),
+        *_stage_outputs(view),
+        gr.Slider(minimum=0, maximum=max(len(result.stages) - 1, 1), value=0, step=1, visible=len(result.stages) > 1),
+        job.job_id,
+    )
+
+
+def _result_labels(fmt: str, main_label: str) -> list[tuple[str, str]]:
+    """(format, caption) of the image results, the chosen format first."""
+    return list(dict.fromkeys([(fmt, main_label), ("full-sbs", "Side-by-side"), ("anaglyph", "Anaglyph")]))
+
+
+def _stage_outputs(view: support.StageView) -> tuple:
+    """Updates of the stage viewer for one inspected frame."""
+    return (
+        view.caption,
+        view.gallery,
+        view.left_right,
+        view.branch_pair,
+        gr.Dropdown(choices=view.branches, value=view.branch),
+    )
+
+
+def show_frame(job_id: str | None, position: float, branch: str | None):
+    """Show every stage of another inspected frame (the frame slider and the branch menu)."""
+    if not job_id:
+        return (gr.skip(),) * 5
+    try:
+        view = support.stage_view(job_id, int(position), branch)
+    except ValueError as err:
+        gr.Warning(str(err).removeprefix("job_id: "), title="Stages unavailable")
+        return (gr.skip(),) * 5
+    return _stage_outputs(view)
+
+
+def warn_variant(variant: str) -> None:
+    """Explain at once why a variant cannot run here."""
+    reason = VARIANT_STATUS.get(variant)
+    if reason:
+        gr.Warning(reason, title="Variant not available")
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+def evaluate(
+    stereo: str | None,
+    left: str | None = None,
+    right: str | None = None,
+    disparity_source: str = "stereo",
+    variants: list[str] | None = None,
+    max_seconds: float = 2.0,
+    progress: gr.Progress = gr.Progress(),
+):
+    """Convert the left eye of a real stereo clip and score it against the real right eye.
+
+    Args:
+        stereo: a side-by-side clip (left half = left eye).
+        left, right: the two eyes as separate files, instead of ``stereo``.
+        disparity_source: "stereo" (matched from the pair) or "depth" (the depth model).
+        variants: variants to score (default: every one this installation runs).
+        max_seconds: seconds scored from the start.
+    """
+    if stereo and (left or right):
+        raise gr.Error("Give a side-by-side clip or two files, not both.", title="Two inputs")
+    if not stereo and not (left and right):
+        raise gr.Error("Upload a side-by-side clip, or both a left and a right file.", title="No input")
+    runnable = [v for v, reason in VARIANT_STATUS.items() if reason is None]
+    chosen = [v for v in (variants or runnable) if v in runnable]
+    if not chosen:
+        raise gr.Error("None of the chosen variants runs in this build; pick Poly.", title="Variant not available")
+    if disparity_source == "depth" and MODELS.depth_model is None:
+        raise gr.Error(support.depth_missing_message(MODELS.depth_error or ""), title="Depth model missing")
+    support.prune_jobs()
+    progress(0, desc="Reading the stereo clip")
+    try:
+        job = support.plan_evaluation(
+            stereo, left, right, disparity_source=disparity_source, variants=chosen, max_seconds=max_seconds,
+            limits=LIMITS, progress=_reporter(progress),
+        )
+    except USER_ERRORS as err:
+        raise _user_error(err) from None
+    for note in job.notes:
+        gr.Warning(note, title="Input adjusted")
+    outcome = evaluate_on_gpu(job, progress)
+    return outcome.table, outcome.maps, outcome.summary
+
+
+# --------------------------------------------------------------------------- layout
+
+
+def _variant_choices() -> list[tuple[str, str]]:
+    """Variant labels, marking the ones this installation cannot run."""
+    return [(label if VARIANT_STATUS[v] is None else f"{label} (not in this build)", v) for label, v in support.VARIANT_CHOICES]
+
+
+def _variant_info() -> str:
+    """One line under the variant radio."""
+    missing = [label for label, v in support.VARIANT_CHOICES if VARIANT_STATUS[v] is not None]
+    if not missing:
+        return "Poly fills holes by row-polyline warping; DL, DE and Full add the learned parts."
+    return f"{', '.join(missing)} need learned weights this installation lacks; Poly always works."
+
+
+def _example_rows() -> list[list[Any]]:
+    """The bundled clips; garden ships its disparity, so it converts with no depth model."""
+    rows = []
+    for name in ("garden", "orbit", "stones"):
+        clip = EXAMPLES / f"{name}.mp4"
+        sidecar = EXAMPLES / f"{name}_disparity.npy"
+        if clip.is_file():
+            rows.append([str(clip), str(sidecar) if sidecar.is_file() else None, "disparity"])
+    return rows
+
+
+def _depth_banner() -> str:
+    """A note at the top when the depth model is missing."""
+    if MODELS.depth_model is not None:
+        return ""
+    return (
+        "> **Depth model not available on this server** "
+        f"({MODELS.depth_error}). Conversions need a disparity or depth sidecar (under *Advanced*) until it is "
+        "installed; the *garden* example ships one."
+    )
+
+
+def _convert_tab() -> None:
+    """The Convert tab: inputs, controls, results and the stage viewer."""
+    with gr.Row():
+        with gr.Column(scale=1):
+            with gr.Tabs():
+                with gr.Tab("Video"):
+                    video = gr.Video(label="Video (mp4, mov, webm, mkv, gif)", sources=["upload"], height=300)
+                with gr.Tab("Photo or GIF"):
+                    image = gr.Image(label="Photo (or animated GIF)", type="filepath", image_mode=None, sources=["upload", "clipboard"], height=300)
+            fmt = gr.Dropdown(list(support.FORMAT_CHOICES), value="full-sbs", label="Output format")
+            with gr.Row():
+                divergence = gr.Slider(0.0, 10.0, value=2.0, step=0.1, label="Divergence (3D strength, % of width)")
+                convergence = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Convergence (screen plane: 0 far, 1 near)")
+            variant = gr.Radio(_variant_choices(), value="poly", label="Variant", info=_variant_info())
+            with gr.Row():
+                start = gr.Number(value=0.0, minimum=0.0, label="Start (s)", precision=2)
+                max_seconds = gr.Slider(1.0, LIMITS.max_convert_seconds, value=DEFAULT_SECONDS, step=1.0, label="Max seconds")
+            with gr.Accordion("Advanced", open=False):
+                depth_size = gr.Dropdown(list(support.DEPTH_SIZE_CHOICES), value=0, label="Depth input size (short side, px)")
+                sidecar = gr.File(label="Disparity or depth sidecar (skips the depth model)", file_types=[".npy", "video", "image"])
+                sidecar_kind = gr.Radio(list(support.SIDECAR_KINDS), value="disparity", label="The sidecar holds")
+            button = gr.Button("Convert", variant="primary")
+        with gr.Column(scale=2):
+            with gr.Row():
+                main_video = gr.Video(label="Result", visible=False, buttons=["download"])
+                sbs_video = gr.Video(label="Side-by-side (VR headsets)", buttons=["download"])
+                anaglyph_video = gr.Video(label="Anaglyph (red-cyan glasses)", buttons=["download"])
+            pictures = gr.Gallery(label="Results", visible=False, format="png", columns=3, buttons=["download"])
+            summary = gr.Markdown()
+            with gr.Group():
+                frame = gr.Slider(0, 1, value=0, step=1, label="Inspected frame", visible=False)
+                caption = gr.Markdown()
+                stages = gr.Gallery(label="Stages", format="png", columns=4, height="auto", elem_classes="stage-gallery", buttons=["download", "fullscreen"])
+                with gr.Row():
+                    left_right = gr.ImageSlider(label="Left | right view", format="png", type="numpy")
+                    branch_slider = gr.ImageSlider(label="Branch | final right view", format="png", type="numpy")
+                branch = gr.Dropdown([], label="Branch compared with the final right view")
+    job_id = gr.State(None)
+
+    inputs = [video, image, sidecar, sidecar_kind, fmt, variant, divergence, convergence, depth_size, start, max_seconds]
+    outputs = [main_video, sbs_video, anaglyph_video, pictures, summary, caption, stages, left_right, branch_slider, branch, frame, job_id]
+    button.click(
+        convert, inputs, outputs, api_name="convert", concurrency_limit=GPU_CONCURRENCY, concurrency_id="gpu",
+    )
+    video.upload(lambda: None, None, image, queue=False, api_visibility="private")  # one input at a time
+    image.upload(lambda: None, None, video, queue=False, api_visibility="private")
+    variant.input(warn_variant, variant, None, queue=False, api_visibility="private")
+    viewer = [caption, stages, left_right, branch_slider, branch]
+    frame.input(show_frame, [job_id, frame, branch], viewer, api_visibility="private", trigger_mode="always_last", concurrency_limit=4)
+    branch.input(show_frame, [job_id, frame, branch], viewer, api_visibility="private", concurrency_limit=4)
+    gr.Examples(
+        _example_rows(),
+        inputs=[video, sidecar, sidecar_kind],
+        outputs=outputs,
+        fn=convert_example,
+        cache_examples=True,
+        cache_mode="lazy",
+        example_labels=["garden (with disparity sidecar)", "orbit", "stones"][: len(_example_rows())],
+        label="Examples (garden converts without the depth model)",
+    )
+
+
+def _evaluate_tab() -> None:
+    """The Evaluate tab: score the variants on a real stereo clip."""
+    gr.Markdown(
+        "Upload a real stereo clip. The app converts its **left** eye and scores the result against the real "
+        "**right** eye (MAE, PSNR, SSIM per variant), with per-frame error maps (bright = large error)."
+    )
+    with gr.Row():
+        with gr.Column(scale=1):
+            with gr.Tabs():
+                with gr.Tab("Side-by-side clip"):
+                    stereo = gr.Video(label="Side-by-side video (left half = left eye)", sources=["upload"])
+                with gr.Tab("Two files"):
+                    left = gr.Video(label="Left eye", sources=["upload"])
+                    right = gr.Video(label="Right eye", sources=["upload"])
+            source = gr.Radio(
+                [("Stereo matching of the pair", "stereo"), ("Depth model on the left eye", "depth")],
+                value="stereo", label="Disparity from",
+            )
+            runnable = [v for v, reason in VARIANT_STATUS.items() if reason is None]
+            variants = gr.CheckboxGroup(
+                [(label, v) for label, v in support.VARIANT_CHOICES if v in runnable], value=runnable, label="Variants",
+            )
+            seconds = gr.Slider(0.5, 10.0, value=2.0, step=0.5, label="Seconds scored (from the start)")
+            button = gr.Button("Evaluate", variant="primary")
+        with gr.Column(scale=2):
+            table = gr.Dataframe(label="Scores (mean over frames)", interactive=False)
+            summary = gr.Markdown()
+            maps = gr.Gallery(label="Per-frame error maps", format="png", columns=3, height="auto")
+    button.click(
+        evaluate, [stereo, left, right, source, variants, seconds], [table, maps, summary], api_name="evaluate",
+        concurrency_limit=GPU_CONCURRENCY, concurrency_id="gpu",
+    )
+
+
+def build_demo() -> gr.Blocks:
+    """The whole app as a ``gr.Blocks`` (not yet queued or launched)."""
+    with gr.Blocks(title="SpatialMe: 2D to 3D video", delete_cache=(3600, 3600)) as demo:
+        gr.Markdown(
+            "# SpatialMe: 2D video to stereo 3D\n"
+            "Upload a clip or a photo and get side-by-side (VR headsets such as Vision Pro or Quest), top-bottom "
+            "or anaglyph (red-cyan glasses) 3D. Depth → disparity → depth-warp → hole filling, every stage shown."
+        )
+        banner = _depth_banner()
+        if banner:
+            gr.Markdown(banner)
+        with gr.Tabs():
+            with gr.Tab("Convert"):
+                _convert_tab()
+            with gr.Tab("Evaluate"):
+                _evaluate_tab()
+    return demo
+
+
+def main() -> None:
+    """Serve the app (http://127.0.0.1:7860 locally; the Space sets its own host)."""
+    build_demo().queue(**QUEUE_OPTIONS).launch(css=CSS, **LAUNCH_OPTIONS)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""ms per frame of the MHFU refiner on CPU: whole frame vs tiles around the holes.
+
+Run: ``python benchmarks/bench_refiner.py [--runs 7] [--sizes 480p,720p] [--threads 2]``.
+
+Inputs are realistic in where the holes are, which is all that the cost depends on: a
+seeded synthetic scene (``render_scene`` with the committed textures, one frame, maximum
+disparity 2 % of the width) is forward-warped to get the plain warp's holes, and re-warped
+with the Algorithm-1 expanded disparity to get the DE branch's holes (``K = 2`` masks). The
+warped images stand in for the three branches (the refiner's cost does not depend on the
+pixel values). The refiner has random weights (speed only). Every row goes through
+:func:`spatialme.refiner.refine_tiles`, uint8 in and out, so conversions are included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import metadata, pin_threads, save, timeit  # noqa: E402
+
+from spatialme.data.synthetic import SceneConfig, render_scene  # noqa: E402
+from spatialme.data.textures import load_textures  # noqa: E402
+from spatialme.inpaint.expand import expand_disparity  # noqa: E402
+from spatialme.refiner import MHFURefiner, active_cells, refine_tiles  # noqa: E402
+from spatialme.warp import forward_warp  # noqa: E402
+
+SIZES = {"480p": (480, 854), "720p": (720, 1280)}
+
+
+def make_inputs(height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Branches ``(H, W, 3) uint8`` x3 and masks ``(2, H, W) bool`` from a synthetic scene."""
+    config = SceneConfig(height=height, width=width, frames=1, max_disparity=0.02 * width)
+    scene = render_scene(load_textures(), config, seed=seed)
+    left, disparity = scene.left[0], scene.disparity[0]
+    plain = forward_warp(left, disparity)
+    rewarp = forward_warp(left, expand_disparity(disparity))
+    masks = np.stack([plain.hole_mask, rewarp.hole_mask])
+    return plain.image, rewarp.image, scene.right[0], masks
+
+
+def bench_size(name: str, model: MHFURefiner, runs: int) -> dict:
+    height, width = SIZES[name]
+    poly, de, dl, masks = make_inputs(height, width)
+    tile, margin = 64, 8
+    cells = active_cells(masks.any(0), tile, margin)
+    rows = {
+        "whole frame": timeit(lambda: refine_tiles(model, poly, de, dl, masks, tile=None), runs),
+        f"tiled {tile}+{margin} (forced)": timeit(
+            lambda: refine_tiles(model, poly, de, dl, masks, tile=tile, margin=margin, whole_frame_ratio=float("inf")), runs
+        ),
+        f"tiled {tile}+{margin} (default rule)": timeit(
+            lambda: refine_tiles(model, poly, de, dl, masks, tile=tile, margin=margin), runs
+        ),
+    }
+    return {
+        "size": [height, width],
+        "hole_fraction": float(masks[0].mean()),
+        "hole_fraction_either_mask": float(masks.any(0).mean()),
+        "active_cell_fraction": float(cells.mean()),
+        "active_cells": int(cells.sum()),
+        "rows": rows,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--sizes", default="480p,720p")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-save", action="store_true", help="print only, do not write benchmarks/results")
+    args = parser.parse_args()
+    if args.runs < 5:
+        parser.error("--runs: use at least 5 for a meaningful median")
+    pin_threads(args.threads)
+    torch.manual_seed(0)
+    model = MHFURefiner().eval()
+    params = sum(p.numel() for p in model.parameters())
+    meta = metadata()
+    print(f"# {meta['cpu']}, torch {meta['torch']} with {torch.get_num_threads()} threads, commit {meta['commit']}")
+    print(f"# MHFURefiner(base_channels={model.base_channels}, levels={model.levels}): {params:,} parameters")
+    results = {}
+    for size in args.sizes.split(","):
+        res = results[size] = bench_size(size, model, args.runs)
+        print(
+            f"\n{size} {res['size'][0]}x{res['size'][1]}: holes {100 * res['hole_fraction']:.1f} % "
+            f"(either mask {100 * res['hole_fraction_either_mask']:.1f} %), "
+            f"active 64 px cells {res['active_cells']} ({100 * res['active_cell_fraction']:.0f} %)"
+        )
+        print(f"  {'mode':<28} {'median ms':>10} {'IQR ms':>8}")
+        for mode, row in res["rows"].items():
+            print(f"  {mode:<28} {row['median_ms']:>10.1f} {row['iqr_ms']:>8.1f}")
+    if not args.no_save:
+        print("\nsaved", save("refiner", {"meta": meta, "parameters": params, "results": results}))
+
+
+if __name__ == "__main__":
+    main()

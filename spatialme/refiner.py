@@ -1,0 +1,448 @@
+"""MHFU refiner: fuse the three inpainting branches with learned masks (paper Sec. III-C).
+
+Why it is built this way
+------------------------
+Each branch is right somewhere and wrong elsewhere: Poly is stable and keeps text sharp
+but stretches large holes, DL invents plausible texture but bleeds foreground into the
+hole, DE gives background context at edges but bends lines where depth is complex. The
+refiner therefore does not repaint the frame; it predicts *where to trust which branch*.
+Three single-channel masks and one RGB content image are blended in a fixed order
+(eqs. 1-3)::
+
+    I_f1 = M1 * I_p  + (1 - M1) * I_e          (1)  Poly vs DE
+    I_f2 = M2 * I_f1 + (1 - M2) * I_l          (2)  ... vs DL
+    I_g  = M3 * I_f2 + (1 - M3) * C            (3)  ... vs new content
+
+Every output pixel is a convex combination of branch pixels and ``C``, so the result stays
+in [0, 1] and an untrained or unsure refiner degrades to a blend of the branches, never
+to noise. :func:`fuse` is that arithmetic as a pure function.
+
+The masks come from a small U-Net whose skip features pass through Feature Update Units
+(eqs. 4-7). A FUU gates an encoder feature ``f_i`` (level ``m``) against the upsampled
+*updated* feature of level ``m + 1``, ``f_u``, coarse to fine: the deepest FUU takes the
+upsampled bottleneck and each finer one the upsampled output of the FUU below it, so
+global layout (which side of an edge is background) reaches the full-resolution masks::
+
+    z = sigmoid(Conv([f_i, f_u]))   (4)      q = tanh(Conv([f_i, f_u]))   (5)
+    r = tanh(Conv([f_i, f_u]))      (6)      f_o = q * z + (1 - z) * r    (7)
+
+The three convolutions are implemented as one 3x3 convolution with ``3 C`` output channels
+split into ``z, q, r`` (in that order): stacking the filters of three convolutions that
+read the same input is the same operator, and one call is cheaper than three.
+
+Size and locality. The refiner only arbitrates between good candidates, so it is lean
+(about 0.2 M parameters with the defaults, widths ``16, 24, 32, 40``); it has no
+normalisation layer, so its output at a pixel depends only on a bounded neighbourhood
+(radius about 50 px with the defaults). :func:`refine_tiles` relies on that: on a CPU it runs
+the network only on tiles near holes, where the branches disagree, and keeps Poly elsewhere
+(all branches agree with the warp away from holes).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from huggingface_hub import PyTorchModelHubMixin
+from torch import nn
+
+from .checks import check_array, check_image
+
+__all__ = ["FeatureUpdateUnit", "MHFURefiner", "RefinerOutput", "active_cells", "fuse", "refine_tiles"]
+
+#: Initial biases of the four output groups (logits). ``sigmoid(0) = 1/2`` and
+#: ``sigmoid(ln 2) = 2/3`` make eqs. 1-2 an equal three-way average of the branches;
+#: ``sigmoid(3) = 0.95`` keeps the (initially meaningless, grey) content ``C`` mostly out.
+_MASK_BIAS = (0.0, math.log(2.0), 3.0)
+
+
+@dataclass
+class RefinerOutput:
+    """Output of :class:`MHFURefiner`; every tensor is float in [0, 1].
+
+    Attributes:
+        image: ``(B, 3, H, W)`` fused result ``I_g`` (eq. 3).
+        m1: ``(B, 1, H, W)`` weight of Poly against DE (eq. 1).
+        m2: ``(B, 1, H, W)`` weight of the eq.-1 blend against DL (eq. 2).
+        m3: ``(B, 1, H, W)`` weight of the eq.-2 blend against the content (eq. 3).
+        content: ``(B, 3, H, W)`` generated RGB content ``C``.
+    """
+
+    image: torch.Tensor
+    m1: torch.Tensor
+    m2: torch.Tensor
+    m3: torch.Tensor
+    content: torch.Tensor
+
+
+def fuse(
+    poly: torch.Tensor,
+    de: torch.Tensor,
+    dl: torch.Tensor,
+    m1: torch.Tensor,
+    m2: torch.Tensor,
+    m3: torch.Tensor,
+    content: torch.Tensor,
+) -> torch.Tensor:
+    """Blend the branches with the refiner's masks, eqs. 1-3.
+
+    Args:
+        poly: ``(B, 3, H, W)`` Poly branch ``I_p`` in [0, 1].
+        de: ``(B, 3, H, W)`` DE branch ``I_e``.
+        dl: ``(B, 3, H, W)`` DL branch ``I_l``.
+        m1, m2, m3: ``(B, 1, H, W)`` masks in [0, 1] (broadcast over channels).
+        content: ``(B, 3, H, W)`` generated content ``C``.
+
+    Returns:
+        ``(B, 3, H, W)`` fused image ``I_g``.
+
+    Example:
+        >>> p, e, l, c = (torch.full((1, 3, 1, 1), v) for v in (0.8, 0.4, 0.2, 0.0))
+        >>> one, half = torch.ones(1, 1, 1, 1), torch.full((1, 1, 1, 1), 0.5)
+        >>> round(fuse(p, e, l, half, one, one, c).item(), 6)
+        0.6
+    """
+    f1 = m1 * poly + (1 - m1) * de  # eq. 1
+    f2 = m2 * f1 + (1 - m2) * dl  # eq. 2
+    return m3 * f2 + (1 - m3) * content  # eq. 3
+
+
+def _conv(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 3, stride=stride, padding=1)
+
+
+def _act() -> nn.Module:
+    return nn.LeakyReLU(0.2, inplace=True)
+
+
+def _up(x: torch.Tensor) -> torch.Tensor:
+    """Bilinear 2x upsampling (half-pixel centres: equivariant to even shifts, see tiling)."""
+    return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+
+
+class FeatureUpdateUnit(nn.Module):
+    """Gated fusion of an encoder feature with the coarser updated feature, eqs. 4-7.
+
+    ``Conv`` is one 3x3 convolution ``in_channels + up_channels -> 3 * in_channels`` whose
+    output splits into the pre-activations of ``z`` (eq. 4), ``q`` (eq. 5) and ``r``
+    (eq. 6), in that order; ``self.conv.weight[k * C:(k + 1) * C]`` is the ``k``-th of the
+    three convolutions of the paper.
+
+    Args:
+        in_channels: ``C``, channels of the encoder feature ``f_i`` (and of the output).
+        up_channels: ``C'``, channels of the upsampled coarser feature ``f_u``.
+    """
+
+    def __init__(self, in_channels: int, up_channels: int) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.up_channels = up_channels
+        self.conv = _conv(in_channels + up_channels, 3 * in_channels)
+
+    def forward(self, f_i: torch.Tensor, f_u: torch.Tensor) -> torch.Tensor:
+        """Update ``f_i`` with ``f_u``.
+
+        Args:
+            f_i: ``(B, C, H, W)`` encoder feature of level ``m``.
+            f_u: ``(B, C', H, W)`` upsampled updated feature of level ``m + 1``.
+
+        Returns:
+            ``(B, C, H, W)`` updated feature ``f_o`` in (-1, 1).
+        """
+        if f_i.ndim != 4 or f_i.shape[1] != self.in_channels:
+            raise ValueError(f"f_i: expected shape (B, {self.in_channels}, H, W), got {tuple(f_i.shape)}")
+        expected = (f_i.shape[0], self.up_channels, *f_i.shape[2:])
+        if tuple(f_u.shape) != expected:
+            raise ValueError(f"f_u: expected shape {expected} to match f_i, got {tuple(f_u.shape)}")
+        z, q, r = self.conv(torch.cat([f_i, f_u], dim=1)).chunk(3, dim=1)
+        z = torch.sigmoid(z)  # eq. 4
+        q = torch.tanh(q)  # eq. 5
+        r = torch.tanh(r)  # eq. 6
+        return q * z + (1 - z) * r  # eq. 7
+
+
+class MHFURefiner(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="spatialme",
+    license="apache-2.0",
+    tags=["spatialme", "stereo", "2d-to-3d", "video-inpainting", "image-to-image"],
+):
+    """Mask-based hierarchical feature-update refiner (paper Fig. 2, Sec. III-C).
+
+    Layout (``L = levels``, widths ``c_m = base_channels * (2 + m) // 2``, i.e. 16, 24,
+    32, 40 with the defaults):
+
+    - input: ``[I_p, I_e, I_l, masks]``, ``9 + mask_channels`` channels;
+    - encoder: a stem of two 3x3 convolutions at full resolution (``e_0``), then per level
+      a stride-2 3x3 convolution and a 3x3 convolution (``e_1 .. e_L``; ``e_L`` is the
+      bottleneck at ``1 / 2**L`` resolution);
+    - FUUs, coarse to fine: ``f_o^{L-1} = FUU(e_{L-1}, up(e_L))``, then
+      ``f_o^m = FUU(e_m, up(f_o^{m+1}))``;
+    - decoder: ``d_L = e_L``, ``d_m = conv([up(d_{m+1}), f_o^m])``;
+    - head: a series of three 3x3 convolutions (paper: "a series of three convolutional
+      layers") giving 6 channels: sigmoid logits of ``M1, M2, M3`` and of ``C`` (RGB);
+    - fusion: :func:`fuse` (eqs. 1-3).
+
+    Activations are LeakyReLU(0.2); there is no normalisation layer, so outputs are local
+    (required by :func:`refine_tiles`) and independent of the batch. The last convolution
+    starts with weights scaled by 0.1 and biases :data:`_MASK_BIAS`, so an untrained refiner
+    outputs close to an equal average of the three branches with ``C`` mostly ignored
+    (``M1 = 1/2``, ``M2 = 2/3``, ``M3 = 0.95``), instead of a random blend.
+
+    Config (the ``__init__`` keyword arguments; all JSON-serialisable, written to
+    ``config.json`` by ``save_pretrained`` and read back by ``from_pretrained``):
+
+    Args:
+        base_channels: width ``c_0`` of the full-resolution features (>= 2). Parameters grow
+            as its square: about 0.05 M at 8, 0.2 M at 16, 0.85 M at 32.
+        levels: number of stride-2 levels ``L`` (1 to 6). The receptive field roughly
+            doubles per level; inputs of any size are padded inside ``forward`` (replicate)
+            to a multiple of ``2**levels`` and cropped back.
+        mask_channels: ``K``, number of hole masks given with the branches (>= 0). The
+            pipeline passes 2: the holes of the plain warp and those of the DE re-warp.
+
+    Example:
+        >>> net = MHFURefiner(base_channels=8, levels=2)
+        >>> x = torch.rand(1, 3, 13, 21)
+        >>> out = net(x, x, x, torch.zeros(1, 2, 13, 21))
+        >>> tuple(out.image.shape), tuple(out.m1.shape)
+        ((1, 3, 13, 21), (1, 1, 13, 21))
+    """
+
+    def __init__(self, *, base_channels: int = 16, levels: int = 3, mask_channels: int = 2) -> None:
+        super().__init__()
+        for name, value, low, high in (
+            ("base_channels", base_channels, 2, 1024),
+            ("levels", levels, 1, 6),
+            ("mask_channels", mask_channels, 0, 64),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"{name}: expected an integer in [{low}, {high}], got {value!r}")
+        self.base_channels = base_channels
+        self.levels = levels
+        self.mask_channels = mask_channels
+        widths = [base_channels * (2 + m) // 2 for m in range(levels + 1)]
+        self.widths = tuple(widths)
+
+        self.stem = nn.Sequential(_conv(9 + mask_channels, widths[0]), _act(), _conv(widths[0], widths[0]), _act())
+        self.down = nn.ModuleList(
+            nn.Sequential(_conv(widths[m], widths[m + 1], stride=2), _act(), _conv(widths[m + 1], widths[m + 1]), _act())
+            for m in range(levels)
+        )
+        self.fuu = nn.ModuleList(FeatureUpdateUnit(widths[m], widths[m + 1]) for m in range(levels))
+        self.decode = nn.ModuleList(
+            nn.Sequential(_conv(widths[m + 1] + widths[m], widths[m]), _act()) for m in range(levels)
+        )
+        self.head = nn.Sequential(
+            _conv(widths[0], widths[0]), _act(), _conv(widths[0], widths[0]), _act(), _conv(widths[0], 6)
+        )
+        last = self.head[-1]
+        with torch.no_grad():
+            last.weight.mul_(0.1)
+            last.bias.zero_()
+            last.bias[:3] = torch.tensor(_MASK_BIAS)
+
+    @property
+    def multiple(self) -> int:
+        """Spatial size the network works on internally (``2**levels``)."""
+        return 2**self.levels
+
+    def _check(self, poly: torch.Tensor, de: torch.Tensor, dl: torch.Tensor, masks: torch.Tensor) -> None:
+        if not isinstance(poly, torch.Tensor) or poly.ndim != 4 or poly.shape[1] != 3:
+            raise ValueError(f"poly: expected a tensor of shape (B, 3, H, W), got {getattr(poly, 'shape', type(poly))}")
+        for name, value in (("de", de), ("dl", dl)):
+            if not isinstance(value, torch.Tensor) or value.shape != poly.shape:
+                raise ValueError(f"{name}: expected shape {tuple(poly.shape)} to match poly, got {getattr(value, 'shape', type(value))}")
+        expected = (poly.shape[0], self.mask_channels, *poly.shape[2:])
+        if not isinstance(masks, torch.Tensor) or tuple(masks.shape) != expected:
+            raise ValueError(f"masks: expected shape {expected}, got {getattr(masks, 'shape', type(masks))}")
+
+    def forward(self, poly: torch.Tensor, de: torch.Tensor, dl: torch.Tensor, masks: torch.Tensor) -> RefinerOutput:
+        """Predict the masks and content and fuse the branches.
+
+        Args:
+            poly: ``(B, 3, H, W)`` Poly branch ``I_p``, float in [0, 1].
+            de: ``(B, 3, H, W)`` DE branch ``I_e``.
+            dl: ``(B, 3, H, W)`` DL branch ``I_l``.
+            masks: ``(B, K, H, W)`` float 0/1 hole masks, 1 = hole (``K = mask_channels``).
+
+        Returns:
+            :class:`RefinerOutput` at the input size ``H x W`` (any size).
+        """
+        self._check(poly, de, dl, masks)
+        height, width = poly.shape[-2:]
+        x = torch.cat([poly, de, dl, masks.to(poly.dtype)], dim=1)
+        pad_h, pad_w = -height % self.multiple, -width % self.multiple
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+
+        encoded = [self.stem(x)]
+        for down in self.down:
+            encoded.append(down(encoded[-1]))
+        updated: list[torch.Tensor] = [encoded[-1]] * self.levels
+        coarse = encoded[-1]  # the bottleneck feeds the deepest FUU
+        for m in reversed(range(self.levels)):
+            coarse = self.fuu[m](encoded[m], _up(coarse))
+            updated[m] = coarse
+        decoded = encoded[-1]
+        for m in reversed(range(self.levels)):
+            decoded = self.decode[m](torch.cat([_up(decoded), updated[m]], dim=1))
+
+        logits = self.head(decoded)[..., :height, :width]
+        m1, m2, m3, content = torch.sigmoid(logits).split((1, 1, 1, 3), dim=1)
+        return RefinerOutput(fuse(poly, de, dl, m1, m2, m3, content), m1, m2, m3, content)
+
+
+def _window_starts(cells: np.ndarray, tile: int, context: int, size: int, padded: int) -> np.ndarray:
+    """First row (or column) of the window around each active cell, clamped to the frame."""
+    return np.clip(cells * tile - context, 0, padded - size)
+
+
+def _stack_inputs(poly: np.ndarray, de: np.ndarray, dl: np.ndarray, masks: np.ndarray, multiple: int) -> np.ndarray:
+    """``(Hp, Wp, 9 + K) uint8`` input (masks as 0/255), replicate-padded like ``forward``."""
+    height, width = poly.shape[:2]
+    planes = [poly, de, dl] + [m[..., None].astype(np.uint8) * 255 for m in masks]
+    stacked = np.concatenate(planes, axis=2)
+    pad = ((0, -height % multiple), (0, -width % multiple), (0, 0))
+    return np.pad(stacked, pad, mode="edge") if any(p[1] for p in pad) else stacked
+
+
+def _run_windows(model: MHFURefiner, windows: np.ndarray, device: torch.device, dtype: torch.dtype) -> np.ndarray:
+    """Refine a stack of ``(N, h, w, 9 + K) uint8`` windows; returns ``(N, h, w, 3) uint8``."""
+    x = torch.from_numpy(windows).to(device).permute(0, 3, 1, 2).to(dtype).div_(255.0)
+    out = model(x[:, 0:3], x[:, 3:6], x[:, 6:9], x[:, 9:]).image
+    return out.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def _check_tiling(model: MHFURefiner, tile: int | None, margin: int, batch: int) -> None:
+    if not isinstance(model, MHFURefiner):
+        raise ValueError(f"model: expected an MHFURefiner, got {type(model).__name__}")
+    if tile is not None and (isinstance(tile, bool) or not isinstance(tile, int) or tile < 1 or tile % model.multiple):
+        raise ValueError(f"tile: expected None or a positive multiple of {model.multiple} (2**levels), got {tile!r}")
+    if isinstance(margin, bool) or not isinstance(margin, int) or margin < 0:
+        raise ValueError(f"margin: expected an integer >= 0, got {margin!r}")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch: expected an integer >= 1, got {batch!r}")
+
+
+def active_cells(holes: np.ndarray, tile: int, margin: int) -> np.ndarray:
+    """Which ``tile x tile`` cells have a hole within ``margin`` px (Chebyshev distance).
+
+    Args:
+        holes: ``(H, W)`` bool, True = hole.
+        tile: cell side in px.
+        margin: dilation of the holes in px.
+
+    Returns:
+        ``(ceil(H / tile), ceil(W / tile))`` bool grid.
+    """
+    height, width = holes.shape
+    # A 2D prefix sum answers "any hole in the cell grown by margin" for every cell at once.
+    integral = np.zeros((height + 1, width + 1), np.int64)
+    integral[1:, 1:] = holes.cumsum(0, dtype=np.int64).cumsum(1)
+    y0 = np.clip(np.arange(0, height, tile) - margin, 0, height)
+    y1 = np.clip(np.arange(0, height, tile) + tile + margin, 0, height)
+    x0 = np.clip(np.arange(0, width, tile) - margin, 0, width)
+    x1 = np.clip(np.arange(0, width, tile) + tile + margin, 0, width)
+    count = integral[y1][:, x1] - integral[y0][:, x1] - integral[y1][:, x0] + integral[y0][:, x0]
+    return count > 0
+
+
+def refine_tiles(
+    model: MHFURefiner,
+    poly: np.ndarray,
+    de: np.ndarray,
+    dl: np.ndarray,
+    masks: np.ndarray,
+    tile: int | None = 64,
+    margin: int = 8,
+    batch: int = 32,
+    whole_frame_ratio: float = 1.0,
+) -> np.ndarray:
+    """Run the refiner on one frame, only where it matters when that is cheaper.
+
+    The frame is cut into ``tile x tile`` cells. A cell is *active* when a hole pixel (of
+    any mask) lies within ``margin`` px of it. Each active cell is refined inside a window
+    that adds ``context`` px on every side (``margin`` rounded up to a multiple of
+    ``2**levels``; the window slides inwards at the frame border instead of shrinking, so
+    all windows have one size and run in batches of ``batch``). Window origins are multiples
+    of ``2**levels`` and the frame is padded as ``forward`` pads it, so the strided
+    convolutions see the same grid as on the whole frame: inside active cells the result
+    equals the whole-frame result wherever the refiner's receptive field (about 50 px with
+    the defaults) fits in the window, and differs only by the window-border effect where
+    it does not. Outside active cells the output is Poly unchanged.
+
+    When the windows would cover at least ``whole_frame_ratio`` times the pixels of the
+    padded frame, the whole frame is refined once instead (same composition: refined inside active cells, Poly
+    outside), which makes the mode a cost decision that never changes the result beyond
+    the border effect. With ``tile=None``, or a model on a CUDA device, the whole frame is
+    refined and returned everywhere, as in the paper.
+
+    Args:
+        model: the refiner (its device and dtype are used).
+        poly: ``(H, W, 3) uint8`` Poly branch.
+        de: ``(H, W, 3) uint8`` DE branch.
+        dl: ``(H, W, 3) uint8`` DL branch.
+        masks: ``(K, H, W) bool`` hole masks, ``K = model.mask_channels``.
+        tile: cell side in px, a multiple of ``2**model.levels``; ``None`` = whole frame.
+        margin: hole dilation and window context in px.
+        batch: windows per forward pass.
+        whole_frame_ratio: cost threshold above; ``inf`` always tiles, ``0`` never does.
+
+    Returns:
+        ``(H, W, 3) uint8`` refined right view.
+    """
+    _check_tiling(model, tile, margin, batch)
+    try:
+        ratio = float(whole_frame_ratio)
+    except (TypeError, ValueError):
+        ratio = math.nan
+    if not ratio >= 0:
+        raise ValueError(f"whole_frame_ratio: expected a number >= 0, got {whole_frame_ratio!r}")
+    poly = check_image("poly", poly)
+    for name, value in (("de", de), ("dl", dl)):
+        if check_image(name, value).shape != poly.shape:
+            raise ValueError(f"{name}: expected shape {poly.shape} to match poly, got {value.shape}")
+    masks = check_array("masks", masks, (3,), (np.bool_,))
+    if masks.shape != (model.mask_channels, *poly.shape[:2]):
+        raise ValueError(f"masks: expected shape {(model.mask_channels, *poly.shape[:2])}, got {masks.shape}")
+
+    param = next(model.parameters())
+    device, dtype = param.device, param.dtype
+    height, width = poly.shape[:2]
+    stacked = _stack_inputs(poly, de, dl, masks, model.multiple)
+    with torch.inference_mode():
+        if tile is None or device.type == "cuda":
+            return _run_windows(model, stacked[None], device, dtype)[0, :height, :width]
+
+        active = active_cells(masks.any(axis=0), tile, margin)
+        rows, cols = np.nonzero(active)
+        out = poly.copy()
+        if rows.size == 0:
+            return out
+        padded_h, padded_w = stacked.shape[:2]
+        context = -(-margin // model.multiple) * model.multiple
+        win_h, win_w = min(tile + 2 * context, padded_h), min(tile + 2 * context, padded_w)
+        if rows.size * win_h * win_w >= ratio * padded_h * padded_w:
+            refined = _run_windows(model, stacked[None], device, dtype)[0]
+            for r, c in zip(rows, cols):
+                out[r * tile : (r + 1) * tile, c * tile : (c + 1) * tile] = refined[
+                    r * tile : min((r + 1) * tile, height), c * tile : min((c + 1) * tile, width)
+                ]
+            return out
+
+        ys = _window_starts(rows, tile, context, win_h, padded_h)
+        xs = _window_starts(cols, tile, context, win_w, padded_w)
+        for start in range(0, rows.size, batch):
+            part = slice(start, start + batch)
+            windows = np.stack([stacked[y : y + win_h, x : x + win_w] for y, x in zip(ys[part], xs[part])])
+            refined = _run_windows(model, windows, device, dtype)
+            for k, (r, c, y, x) in enumerate(zip(rows[part], cols[part], ys[part], xs[part])):
+                y0, x0 = r * tile, c * tile
+                y1, x1 = min(y0 + tile, height), min(x0 + tile, width)
+                out[y0:y1, x0:x1] = refined[k, y0 - y : y1 - y, x0 - x : x1 - x]
+        return out

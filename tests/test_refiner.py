@@ -1,0 +1,279 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from spatialme.refiner import FeatureUpdateUnit, MHFURefiner, RefinerOutput, active_cells, fuse, refine_tiles
+
+
+def branches(b: int, h: int, w: int, k: int = 2, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    poly, de, dl = (torch.rand(b, 3, h, w, generator=g) for _ in range(3))
+    masks = (torch.rand(b, k, h, w, generator=g) > 0.8).float()
+    return poly, de, dl, masks
+
+
+def perturbed(net: MHFURefiner, scale: float = 0.5, seed: int = 0) -> MHFURefiner:
+    """Random weights large enough that the masks vary across the image (not just the bias)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            if p.ndim > 1:
+                p.copy_(torch.randn(p.shape, generator=g) * scale / p[0].numel() ** 0.5)
+    return net
+
+
+# --- FeatureUpdateUnit ---------------------------------------------------------------
+
+
+def test_fuu_shape():
+    fuu = FeatureUpdateUnit(8, 12)
+    out = fuu(torch.rand(2, 8, 10, 14), torch.rand(2, 12, 10, 14))
+    assert out.shape == (2, 8, 10, 14)
+    assert out.abs().max() < 1
+
+
+def test_fuu_matches_equations_4_to_7():
+    torch.manual_seed(0)
+    fuu = FeatureUpdateUnit(4, 6)
+    f_i, f_u = torch.randn(1, 4, 7, 9), torch.randn(1, 6, 7, 9)
+    x = torch.cat([f_i, f_u], 1)
+    w, b = fuu.conv.weight, fuu.conv.bias
+    conv = [F.conv2d(x, w[k * 4 : (k + 1) * 4], b[k * 4 : (k + 1) * 4], padding=1) for k in range(3)]
+    z = torch.sigmoid(conv[0])  # eq. 4
+    q = torch.tanh(conv[1])  # eq. 5
+    r = torch.tanh(conv[2])  # eq. 6
+    expected = q * z + (1 - z) * r  # eq. 7
+    torch.testing.assert_close(fuu(f_i, f_u), expected)
+
+
+def test_fuu_rejects_mismatched_inputs():
+    fuu = FeatureUpdateUnit(4, 6)
+    with pytest.raises(ValueError, match="f_i"):
+        fuu(torch.rand(1, 5, 8, 8), torch.rand(1, 6, 8, 8))
+    with pytest.raises(ValueError, match="f_u"):
+        fuu(torch.rand(1, 4, 8, 8), torch.rand(1, 6, 4, 4))
+
+
+# --- fusion, eqs. 1-3 ----------------------------------------------------------------
+
+
+def test_fuse_hand_computed():
+    poly, de, dl, content = (torch.full((1, 3, 1, 2), v) for v in (0.8, 0.4, 0.2, 0.1))
+    m1 = torch.tensor([0.25, 1.0]).view(1, 1, 1, 2)
+    m2 = torch.tensor([0.5, 0.0]).view(1, 1, 1, 2)
+    m3 = torch.tensor([0.9, 0.5]).view(1, 1, 1, 2)
+    # pixel 0: f1 = .25*.8 + .75*.4 = .5; f2 = .5*.5 + .5*.2 = .35; g = .9*.35 + .1*.1 = .325
+    # pixel 1: f1 = .8; f2 = .2; g = .5*.2 + .5*.1 = .15
+    out = fuse(poly, de, dl, m1, m2, m3, content)
+    torch.testing.assert_close(out, torch.tensor([0.325, 0.15]).view(1, 1, 1, 2).expand(1, 3, 1, 2))
+
+
+def test_fuse_limits():
+    poly, de, dl, masks = branches(1, 5, 6)
+    content = torch.rand(1, 3, 5, 6)
+    one, zero = torch.ones(1, 1, 5, 6), torch.zeros(1, 1, 5, 6)
+    torch.testing.assert_close(fuse(poly, de, dl, one, one, one, content), poly)
+    torch.testing.assert_close(fuse(poly, de, dl, zero, one, one, content), de)
+    torch.testing.assert_close(fuse(poly, de, dl, one, zero, one, content), dl)
+    torch.testing.assert_close(fuse(poly, de, dl, one, one, zero, content), content)
+
+
+def test_forward_output_is_fusion_of_its_own_masks():
+    net = perturbed(MHFURefiner(base_channels=8, levels=2))
+    poly, de, dl, masks = branches(2, 20, 24)
+    out = net(poly, de, dl, masks)
+    torch.testing.assert_close(out.image, fuse(poly, de, dl, out.m1, out.m2, out.m3, out.content))
+
+
+# --- MHFURefiner ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [(37, 53), (32, 32), (1, 1), (9, 70)])
+def test_refiner_shapes_any_size(size):
+    net = perturbed(MHFURefiner())
+    out = net(*branches(2, *size))
+    assert isinstance(out, RefinerOutput)
+    assert out.image.shape == out.content.shape == (2, 3, *size)
+    for m in (out.m1, out.m2, out.m3):
+        assert m.shape == (2, 1, *size)
+        assert 0 <= m.min() and m.max() <= 1
+    assert 0 <= out.image.min() and out.image.max() <= 1
+
+
+def test_masks_vary_with_weights():
+    out = perturbed(MHFURefiner(), scale=2.0)(*branches(1, 37, 53))
+    assert out.m1.std() > 1e-3 and out.content.std() > 1e-3
+
+
+def test_untrained_refiner_starts_near_an_equal_blend():
+    net = MHFURefiner()
+    poly, de, dl, masks = branches(1, 24, 40)
+    out = net(poly, de, dl, masks)
+    torch.testing.assert_close(out.m1, torch.full_like(out.m1, 0.5), atol=0.02, rtol=0)
+    torch.testing.assert_close(out.m2, torch.full_like(out.m2, 2 / 3), atol=0.02, rtol=0)
+    assert out.m3.min() > 0.9
+    blend = (poly + de + dl) / 3
+    assert (out.image - blend).abs().max() < 0.1
+
+
+def test_gradient_reaches_every_parameter():
+    net = MHFURefiner()
+    out = net(*branches(2, 37, 53))
+    (out.image.mean() + out.m1.mean() + out.content.mean()).backward()
+    for name, p in net.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_parameter_count_is_lean():
+    count = sum(p.numel() for p in MHFURefiner().parameters())
+    assert 150_000 < count < 300_000  # 214,966 with the defaults
+    assert sum(p.numel() for p in MHFURefiner(base_channels=8).parameters()) < 60_000
+
+
+def test_mask_channels_is_configurable():
+    net = MHFURefiner(base_channels=8, levels=2, mask_channels=1)
+    out = net(*branches(1, 16, 16, k=1))
+    assert out.image.shape == (1, 3, 16, 16)
+
+
+def test_rejects_bad_inputs_and_config():
+    net = MHFURefiner(base_channels=8, levels=2)
+    poly, de, dl, masks = branches(1, 16, 16)
+    with pytest.raises(ValueError, match="poly"):
+        net(poly[:, :2], de, dl, masks)
+    with pytest.raises(ValueError, match="dl"):
+        net(poly, de, dl[..., :8], masks)
+    with pytest.raises(ValueError, match="masks"):
+        net(poly, de, dl, masks[:, :1])
+    for kwargs, name in (({"levels": 0}, "levels"), ({"base_channels": 1.5}, "base_channels"), ({"mask_channels": -1}, "mask_channels")):
+        with pytest.raises(ValueError, match=name):
+            MHFURefiner(**kwargs)
+
+
+def test_batch_items_are_independent():
+    net = perturbed(MHFURefiner(base_channels=8))
+    poly, de, dl, masks = branches(3, 24, 24)
+    both = net(poly, de, dl, masks).image
+    one = net(poly[1:2], de[1:2], dl[1:2], masks[1:2]).image
+    torch.testing.assert_close(both[1:2], one)
+
+
+# --- save / load ---------------------------------------------------------------------
+
+
+def test_save_pretrained_round_trip(tmp_path):
+    net = perturbed(MHFURefiner(base_channels=8, levels=2, mask_channels=2)).eval()
+    net.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").is_file()
+    assert json.loads((tmp_path / "config.json").read_text()) == {"base_channels": 8, "levels": 2, "mask_channels": 2}
+    loaded = MHFURefiner.from_pretrained(tmp_path)
+    assert (loaded.base_channels, loaded.levels, loaded.mask_channels) == (8, 2, 2)
+    assert not loaded.training
+    inputs = branches(1, 21, 30)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(*inputs).image, net(*inputs).image, rtol=0, atol=0)
+    for key, value in net.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+
+
+# --- tiled inference -----------------------------------------------------------------
+
+
+def frame_inputs(h: int, w: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    poly = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    de = np.clip(poly.astype(int) + rng.integers(-40, 40, poly.shape), 0, 255).astype(np.uint8)
+    dl = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    masks = np.zeros((2, h, w), bool)
+    masks[0, 20:30, 40:44] = True  # a disocclusion strip
+    masks[1, 21:34, 38:45] = True  # the DE re-warp's (larger) hole
+    masks[0, :, w - 3 :] = True  # the uncovered right border band
+    return poly, de, dl, masks
+
+
+def test_active_cells():
+    holes = np.zeros((40, 50), bool)
+    holes[5, 25] = True
+    np.testing.assert_array_equal(active_cells(holes, 16, 0), [[0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]])
+    np.testing.assert_array_equal(active_cells(holes, 16, 8), [[0, 1, 1, 0], [0, 0, 0, 0], [0, 0, 0, 0]])
+    np.testing.assert_array_equal(active_cells(holes, 16, 12), [[1, 1, 1, 0], [1, 1, 1, 0], [0, 0, 0, 0]])
+
+
+def test_tiled_matches_whole_frame_inside_tiles_and_poly_outside():
+    torch.manual_seed(0)
+    net = perturbed(MHFURefiner(), scale=1.0)
+    h, w = 75, 301  # odd sizes: the last cells are partial and padded like forward pads
+    poly, de, dl, masks = frame_inputs(h, w)
+    whole = refine_tiles(net, poly, de, dl, masks, tile=None)
+    assert whole.shape == (h, w, 3) and whole.dtype == np.uint8
+    # A margin of 56 px exceeds the receptive field (about 50 px; measured in the next
+    # test), so windows see all the context the whole frame does: equal up to float noise.
+    # whole_frame_ratio=inf forces the windowed path (the cost rule would pick the whole
+    # frame here, since 128 px windows around 16 px cells overlap a lot).
+    tiled = refine_tiles(net, poly, de, dl, masks, tile=16, margin=56, batch=3, whole_frame_ratio=float("inf"))
+    active = np.kron(active_cells(masks.any(0), 16, 56), np.ones((16, 16), bool))[:h, :w]
+    assert active.any() and not active.all()
+    diff = np.abs(tiled.astype(int) - whole.astype(int))
+    assert diff[active].max() <= 1
+    np.testing.assert_array_equal(tiled[~active], poly[~active])
+    assert (whole[active] != poly[active]).any()
+    # The cost rule's whole-frame path composes the same way.
+    composed = refine_tiles(net, poly, de, dl, masks, tile=16, margin=56, whole_frame_ratio=0)
+    np.testing.assert_array_equal(composed[active], whole[active])
+    np.testing.assert_array_equal(composed[~active], poly[~active])
+
+
+def test_tiled_small_margin_differs_only_near_window_borders():
+    net = perturbed(MHFURefiner(base_channels=8, levels=2), scale=1.0)
+    h, w = 64, 320
+    poly, de, dl, masks = frame_inputs(h, w)
+    whole = refine_tiles(net, poly, de, dl, masks, tile=None)
+    tiled = refine_tiles(net, poly, de, dl, masks, tile=32, margin=8, batch=32, whole_frame_ratio=float("inf"))
+    active = np.kron(active_cells(masks.any(0), 32, 8), np.ones((32, 32), bool))[:h, :w]
+    np.testing.assert_array_equal(tiled[~active], poly[~active])
+    diff = np.abs(tiled.astype(int) - whole.astype(int)).max(axis=2)
+    assert diff[active].mean() < 1  # border effect only; nearly every pixel agrees
+
+
+def test_receptive_field_is_about_50px():
+    net = perturbed(MHFURefiner(), scale=1.0)
+    x = torch.rand(1, 3, 192, 192, requires_grad=True)
+    out = net(x, x, x, torch.zeros(1, 2, 192, 192))
+    out.image[0, :, 96, 96].sum().backward()
+    rows = torch.nonzero(x.grad.abs().sum((0, 1, 3)) > 0).flatten()
+    assert 30 <= 96 - rows.min().item() <= 56 and rows.max().item() - 96 <= 56
+
+
+def test_tiled_without_holes_is_poly_and_many_holes_uses_whole_frame():
+    net = perturbed(MHFURefiner(base_channels=8, levels=2))
+    poly, de, dl, masks = frame_inputs(40, 48)
+    none = np.zeros_like(masks)
+    np.testing.assert_array_equal(refine_tiles(net, poly, de, dl, none), poly)
+    everywhere = np.ones_like(masks)
+    np.testing.assert_array_equal(
+        refine_tiles(net, poly, de, dl, everywhere, tile=16, margin=4), refine_tiles(net, poly, de, dl, everywhere, tile=None)
+    )
+
+
+def test_refine_tiles_validates():
+    net = MHFURefiner(base_channels=8, levels=2)
+    poly, de, dl, masks = frame_inputs(32, 32)
+    with pytest.raises(ValueError, match="tile"):
+        refine_tiles(net, poly, de, dl, masks, tile=10)
+    with pytest.raises(ValueError, match="margin"):
+        refine_tiles(net, poly, de, dl, masks, margin=-1)
+    with pytest.raises(ValueError, match="whole_frame_ratio"):
+        refine_tiles(net, poly, de, dl, masks, whole_frame_ratio=-1)
+    with pytest.raises(ValueError, match="masks"):
+        refine_tiles(net, poly, de, dl, masks[:1])
+    with pytest.raises(ValueError, match="masks"):
+        refine_tiles(net, poly, de, dl, masks.astype(np.uint8))
+    with pytest.raises(ValueError, match="de"):
+        refine_tiles(net, poly, de[:16], dl, masks)
+    with pytest.raises(ValueError, match="poly"):
+        refine_tiles(net, poly.astype(np.float32), de, dl, masks)
