@@ -11,6 +11,7 @@ This module is only the user interface: planning, running and picturing a job li
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,6 +34,10 @@ QUEUE_OPTIONS: dict[str, Any] = {"max_size": 16, "default_concurrency_limit": 1}
 LAUNCH_OPTIONS: dict[str, Any] = {"max_file_size": "200mb", "footer_links": ["api", "gradio"]}
 CSS = ".stage-gallery img { image-rendering: pixelated; }"
 
+# Gradio warns at start-up when an example leaves an input empty: orbit and stones have no
+# sidecar on purpose (clicking them clears it; convert() takes None).
+warnings.filterwarnings("ignore", message="Examples will be cached but not all input components")
+
 MODELS = support.load_models(os.environ.get("SPATIALME_DEPTH_MODEL") or None)
 VARIANT_STATUS = support.variant_status(MODELS.pipeline)
 
@@ -54,6 +59,12 @@ def _user_error(err: Exception) -> gr.Error:
 
 
 USER_ERRORS = (ValueError, DepthModelUnavailable)  # VideoError and VariantUnavailable are ValueErrors
+
+
+def _depth_missing() -> gr.Error:
+    """Why a conversion without a sidecar cannot run here, and how to fix it."""
+    reason = support.depth_missing_message(MODELS.depth_error or "The depth model is not loaded.")
+    return gr.Error(reason, title="Depth model missing", print_exception=False)
 
 
 def _reporter(progress: gr.Progress | None) -> Callable[[int, int, str], None] | None:
@@ -141,6 +152,9 @@ def convert(
     support.prune_jobs()
     progress(0, desc="Reading the upload")
     try:
+        if not sidecar and MODELS.depth_model is None:
+            support.probe_upload(source, LIMITS)  # a broken upload is reported as such first
+            raise _depth_missing()
         job = support.plan_conversion(
             source, fmt=fmt, variant=variant, divergence=divergence, convergence=convergence,
             depth_size=int(depth_size or 0), start=start, max_seconds=max_seconds, sidecar=sidecar,
@@ -150,8 +164,6 @@ def convert(
         raise _user_error(err) from None
     for note in job.notes:
         gr.Warning(note, title="Input adjusted")
-    if job.needs_depth and MODELS.depth_model is None:
-        raise gr.Error(support.depth_missing_message(MODELS.depth_error or ""), title="Depth model missing")
     result = convert_on_gpu(job, progress)
     support.publish_conversion(job, result)
     return _convert_outputs(job, result)
@@ -170,28 +182,31 @@ def _convert_outputs(job: support.ConvertJob, result) -> tuple:
     view = support.stage_view(job.job_id, 0)
     if job.is_image:
         pictures = [(files[f], label) for f, label in _result_labels(job.fmt, main_label) if f in files]
-        videos = (gr.Video(value=None, visible=False),) * 3
-        gallery = gr.Gallery(value=pictures, visible=True)
+        videos = (gr.update(value=None, visible=False),) * 3
+        gallery = gr.update(value=pictures, visible=True)
     else:
         videos = (
-            gr.Video(value=files[job.fmt] if show_main else None, visible=show_main, label=f"Result: {main_label}"),
-            gr.Video(value=files["full-sbs"], visible=True),
-            gr.Video(value=files["anaglyph"], visible=True),
+            gr.update(value=files[job.fmt] if show_main else None, visible=show_main, label=f"Result: {main_label}"),
+            gr.update(value=files["full-sbs"], visible=True),
+            gr.update(value=files["anaglyph"], visible=True),
         )
-        gallery = gr.Gallery(value=None, visible=False)
+        gallery = gr.update(value=None, visible=False)
     return (
         *videos,
         gallery,
         support.summary_markdown(job, result),
         *_stage_outputs(view),
-        gr.Slider(minimum=0, maximum=max(len(result.stages) - 1, 1), value=0, step=1, visible=len(result.stages) > 1),
+        gr.update(minimum=0, maximum=max(len(result.stages) - 1, 1), value=0, step=1, visible=len(result.stages) > 1),
         job.job_id,
     )
 
 
 def _result_labels(fmt: str, main_label: str) -> list[tuple[str, str]]:
     """(format, caption) of the image results, the chosen format first."""
-    return list(dict.fromkeys([(fmt, main_label), ("full-sbs", "Side-by-side"), ("anaglyph", "Anaglyph")]))
+    labels = {fmt: main_label}
+    labels.setdefault("full-sbs", "Side-by-side")
+    labels.setdefault("anaglyph", "Anaglyph")
+    return list(labels.items())
 
 
 def _stage_outputs(view: support.StageView) -> tuple:
@@ -201,7 +216,7 @@ def _stage_outputs(view: support.StageView) -> tuple:
         view.gallery,
         view.left_right,
         view.branch_pair,
-        gr.Dropdown(choices=view.branches, value=view.branch),
+        gr.update(choices=view.branches, value=view.branch),
     )
 
 
@@ -254,7 +269,7 @@ def evaluate(
     if not chosen:
         raise gr.Error("None of the chosen variants runs in this build; pick Poly.", title="Variant not available")
     if disparity_source == "depth" and MODELS.depth_model is None:
-        raise gr.Error(support.depth_missing_message(MODELS.depth_error or ""), title="Depth model missing")
+        raise _depth_missing()
     support.prune_jobs()
     progress(0, desc="Reading the stereo clip")
     try:
@@ -314,9 +329,9 @@ def _convert_tab() -> None:
         with gr.Column(scale=1):
             with gr.Tabs():
                 with gr.Tab("Video"):
-                    video = gr.Video(label="Video (mp4, mov, webm, mkv, gif)", sources=["upload"], height=300)
+                    video = gr.Video(label="Video (mp4, mov, webm, mkv, gif)", sources=["upload"], height=300, elem_id="input-video")
                 with gr.Tab("Photo or GIF"):
-                    image = gr.Image(label="Photo (or animated GIF)", type="filepath", image_mode=None, sources=["upload", "clipboard"], height=300)
+                    image = gr.Image(label="Photo (or animated GIF)", type="filepath", image_mode=None, sources=["upload", "clipboard"], height=300, elem_id="input-image")
             fmt = gr.Dropdown(list(support.FORMAT_CHOICES), value="full-sbs", label="Output format")
             with gr.Row():
                 divergence = gr.Slider(0.0, 10.0, value=2.0, step=0.1, label="Divergence (3D strength, % of width)")
@@ -327,20 +342,20 @@ def _convert_tab() -> None:
                 max_seconds = gr.Slider(1.0, LIMITS.max_convert_seconds, value=DEFAULT_SECONDS, step=1.0, label="Max seconds")
             with gr.Accordion("Advanced", open=False):
                 depth_size = gr.Dropdown(list(support.DEPTH_SIZE_CHOICES), value=0, label="Depth input size (short side, px)")
-                sidecar = gr.File(label="Disparity or depth sidecar (skips the depth model)", file_types=[".npy", "video", "image"])
+                sidecar = gr.File(label="Disparity or depth sidecar (skips the depth model)", file_types=[".npy", "video", "image"], elem_id="sidecar")
                 sidecar_kind = gr.Radio(list(support.SIDECAR_KINDS), value="disparity", label="The sidecar holds")
-            button = gr.Button("Convert", variant="primary")
+            button = gr.Button("Convert", variant="primary", elem_id="convert-button")
         with gr.Column(scale=2):
             with gr.Row():
-                main_video = gr.Video(label="Result", visible=False, buttons=["download"])
-                sbs_video = gr.Video(label="Side-by-side (VR headsets)", buttons=["download"])
-                anaglyph_video = gr.Video(label="Anaglyph (red-cyan glasses)", buttons=["download"])
+                main_video = gr.Video(label="Result", visible=False, buttons=["download"], elem_id="result-video")
+                sbs_video = gr.Video(label="Side-by-side (VR headsets)", buttons=["download"], elem_id="sbs-video")
+                anaglyph_video = gr.Video(label="Anaglyph (red-cyan glasses)", buttons=["download"], elem_id="anaglyph-video")
             pictures = gr.Gallery(label="Results", visible=False, format="png", columns=3, buttons=["download"])
             summary = gr.Markdown()
             with gr.Group():
-                frame = gr.Slider(0, 1, value=0, step=1, label="Inspected frame", visible=False)
+                frame = gr.Slider(0, 1, value=0, step=1, label="Inspected frame", visible=False, elem_id="frame-slider")
                 caption = gr.Markdown()
-                stages = gr.Gallery(label="Stages", format="png", columns=4, height="auto", elem_classes="stage-gallery", buttons=["download", "fullscreen"])
+                stages = gr.Gallery(label="Stages", format="png", columns=4, height="auto", elem_id="stages", elem_classes="stage-gallery", buttons=["download", "fullscreen"])
                 with gr.Row():
                     left_right = gr.ImageSlider(label="Left | right view", format="png", type="numpy")
                     branch_slider = gr.ImageSlider(label="Branch | final right view", format="png", type="numpy")
@@ -358,9 +373,14 @@ def _convert_tab() -> None:
     viewer = [caption, stages, left_right, branch_slider, branch]
     frame.input(show_frame, [job_id, frame, branch], viewer, api_visibility="private", trigger_mode="always_last", concurrency_limit=4)
     branch.input(show_frame, [job_id, frame, branch], viewer, api_visibility="private", concurrency_limit=4)
+    _examples(inputs=[video, sidecar, sidecar_kind], outputs=outputs)
+
+
+def _examples(inputs: list, outputs: list) -> None:
+    """The bundled clips, cached lazily (on first click), so start-up runs no conversion."""
     gr.Examples(
         _example_rows(),
-        inputs=[video, sidecar, sidecar_kind],
+        inputs=inputs,
         outputs=outputs,
         fn=convert_example,
         cache_examples=True,

@@ -84,6 +84,7 @@ __all__ = [
     "plan_conversion",
     "plan_evaluation",
     "prepare_disparity",
+    "probe_upload",
     "prune_jobs",
     "publish_conversion",
     "request_pipeline",
@@ -420,6 +421,11 @@ def prune_jobs(max_age_s: float = 3600.0, root: str | os.PathLike | None = None)
 # --------------------------------------------------------------------------- planning
 
 
+def probe_upload(source: str | os.PathLike, limits: AppLimits = AppLimits()) -> video.VideoInfo:
+    """Probe an upload against the app's hard limits (a broken or oversized file raises ``VideoError``)."""
+    return video.probe(source, limits.video_limits())
+
+
 def work_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     """Frame size after fitting the long side into ``max_side``, both sides even.
 
@@ -500,7 +506,7 @@ def plan_conversion(
     DisparityConfig(divergence, convergence)  # validates both
     start, max_seconds = _check_window(start, max_seconds, limits)
     kind = _check_kind(sidecar_kind)
-    info = video.probe(source, limits.video_limits())
+    info = probe_upload(source, limits)
     name = Path(os.fspath(source)).name
     first = 0 if info.is_image else int(round(start * info.fps))
     if not info.is_image and first >= info.frames:
@@ -931,7 +937,7 @@ def stage_view(job_id: str, position: int, branch: str | None = None, root: str 
     lo, hi = index["disparity_range"]
     gallery = _gallery(arrays, lo, hi)
     choices = _branch_views(arrays)
-    chosen = branch if branch in choices else next(iter(choices))
+    chosen = branch if branch in choices else _default_branch(choices, arrays["right"])
     frame = frames[pos]
     when = "" if index["image"] else f", {frame / index['fps']:.2f} s"
     caption = f"Inspected frame {pos + 1} of {len(frames)}: frame {frame}{when}, variant {index['variant']}"
@@ -971,6 +977,11 @@ def _branch_views(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         views[_REFINER_LABELS["c"]] = _to_uint8(arrays["refiner_c"])
     views[_WARPED] = overlay_holes(arrays["warped"], arrays["hole_mask"])
     return views
+
+
+def _default_branch(choices: dict[str, np.ndarray], right: np.ndarray) -> str:
+    """The first view that differs from the final right view (the warp when every branch equals it)."""
+    return next((name for name, view in choices.items() if not np.array_equal(view, right)), _WARPED)
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:

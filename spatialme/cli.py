@@ -66,7 +66,47 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--cache", metavar="DIR", help="keep the matched disparity of --stereo clips here and reuse it")
     ev.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     ev.add_argument("--json", metavar="OUT", help="also write the scores to this JSON file")
+    tr = sub.add_parser("train", help="train the learned inpainter or the MHFU refiner on synthetic stereo scenes")
+    tr.add_argument("stage", choices=("inpainter", "refiner"), help="which network")
+    tr.add_argument("-o", "--out", required=True, help="run folder: checkpoint, log.csv, final/ weights; an existing run resumes")
+    tr.add_argument("--preset", default="small", choices=("small", "full"), help="small: 2 CPU cores in hours; full: paper scale on a GPU")
+    tr.add_argument("--steps", type=int, help="total optimiser steps")
+    tr.add_argument("--batch", type=int, help="crops per step (paper: 4)")
+    tr.add_argument("--crop", type=int, help="crop side, px")
+    tr.add_argument("--pool-scenes", type=int, help="synthetic scenes rendered up front")
+    tr.add_argument("--textures", metavar="DIR", help="texture folder (its training split is used)")
+    tr.add_argument("--inpainter", metavar="DIR", help="trained inpainter (refiner stage)")
+    tr.add_argument("--vgg19", metavar="FILE", help="local VGG19 state dict for the perceptual loss (off without it)")
+    tr.add_argument("--no-adversarial", action="store_true", help="turn off the adversarial term")
+    tr.add_argument("--seed", type=int, help="seed (default 0)")
+    tr.add_argument("--device", help="cpu, cuda or cuda:N")
     return parser
+
+
+def _train(args: argparse.Namespace) -> int:
+    import logging
+
+    from .train import config_from_preset, train
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    config = config_from_preset(
+        args.preset,
+        stage=args.stage,
+        out=args.out,
+        steps=args.steps,
+        batch=args.batch,
+        crop=args.crop,
+        pool_scenes=args.pool_scenes,
+        textures=args.textures,
+        inpainter=args.inpainter,
+        vgg19=args.vgg19,
+        adversarial=False if args.no_adversarial else None,
+        seed=args.seed,
+        device=args.device,
+    )
+    final = train(config)
+    print(f"wrote {final}")
+    return 0
 
 
 def _names(value: str) -> tuple[str, ...]:
@@ -251,6 +291,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _convert(args)
         if args.command == "eval":
             return _eval(args)
+        if args.command == "train":
+            return _train(args)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

@@ -73,7 +73,8 @@ def _check_pair(pred: torch.Tensor, target: torch.Tensor) -> None:
     if not isinstance(pred, torch.Tensor) or pred.ndim != 4:
         raise ValueError(f"pred: expected a tensor of shape (B, C, H, W), got {getattr(pred, 'shape', type(pred))}")
     if not isinstance(target, torch.Tensor) or target.shape != pred.shape:
-        raise ValueError(f"target: expected shape {tuple(pred.shape)} to match pred, got {getattr(target, 'shape', type(target))}")
+        got = getattr(target, "shape", type(target))
+        raise ValueError(f"target: expected shape {tuple(pred.shape)} to match pred, got {got}")
 
 
 def content_loss(pred: torch.Tensor, target: torch.Tensor, occlusion: torch.Tensor, alpha: float = 10.0) -> torch.Tensor:
@@ -103,7 +104,8 @@ def content_loss(pred: torch.Tensor, target: torch.Tensor, occlusion: torch.Tens
         occlusion = occlusion[:, None]
     expected = (pred.shape[0], 1, *pred.shape[2:])
     if tuple(occlusion.shape) != expected:
-        raise ValueError(f"occlusion: expected shape {expected} or {(expected[0], *expected[2:])}, got {tuple(occlusion.shape)}")
+        accepted = f"{expected} or {(expected[0], *expected[2:])}"
+        raise ValueError(f"occlusion: expected shape {accepted}, got {tuple(occlusion.shape)}")
     weight = 1.0 + (alpha - 1.0) * occlusion.to(pred.dtype)
     return (weight * (pred - target).abs()).mean()
 

@@ -14,9 +14,9 @@ Disocclusions are a few percent of a frame, so whole-frame numbers hide most of 
 difference between hole fillers. Every metric takes an optional boolean ``mask`` (True =
 scored) so the evaluation can report the same metric inside the warp's holes only.
 
-* **Masks.** A frame whose mask is empty has no score and is left out of the frame mean;
-  when every frame's mask is empty the result is ``NaN`` (there is nothing to measure,
-  which is not the same as a perfect score).
+* **Masks.** An ``(H, W)`` mask applies to every frame of a clip. A frame whose mask is
+  empty has no score and is left out of the frame mean; when every frame's mask is empty
+  the result is ``NaN`` (there is nothing to measure, which is not a perfect score).
 * **PSNR** of a frame with zero error is ``inf``; the clip mean is then ``inf`` too.
 * **SSIM** is Wang et al. (2004) with an 11x11 Gaussian window (sigma 1.5, the window is
   cut at 3.5 sigma), ``K1 = 0.01``, ``K2 = 0.03``, population (not sample) covariances,

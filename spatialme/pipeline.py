@@ -306,7 +306,7 @@ class StereoPipeline:
         masks = np.stack([branches.warp.hole_mask, branches.de_hole_mask], axis=1)  # (T, 2, H, W)
         tile = None if self.device.startswith("cuda") else 64
         frames = [
-            refine_tiles(self.refiner, out["poly"][t], out["de"][t], out["dl"][t], masks[t], tile=tile, device=self.device)
+            refine_tiles(self.refiner, out["poly"][t], out["de"][t], out["dl"][t], masks[t], tile=tile)
             for t in range(len(masks))
         ]
         return np.stack(frames), {}

@@ -150,9 +150,9 @@ def test_rejects_bad_inputs_and_config():
         net(poly, de, dl[..., :8], masks)
     with pytest.raises(ValueError, match="masks"):
         net(poly, de, dl, masks[:, :1])
-    for kwargs, name in (({"levels": 0}, "levels"), ({"base_channels": 1.5}, "base_channels"), ({"mask_channels": -1}, "mask_channels")):
+    for name, value in (("levels", 0), ("base_channels", 1.5), ("mask_channels", -1)):
         with pytest.raises(ValueError, match=name):
-            MHFURefiner(**kwargs)
+            MHFURefiner(**{name: value})
 
 
 def test_batch_items_are_independent():

@@ -199,6 +199,11 @@ def fill_from_background(values: np.ndarray, unknown: np.ndarray, disparity: np.
     return np.where(unknown, np.where(~has_l & ~has_r, 0, picked), values).astype(values.dtype)
 
 
+def _pair_flows(dis: cv2.DISOpticalFlow, first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Left-view flows ``first -> second`` and back, each ``(H, W, 2) float32``, from grey frames."""
+    return dis.calc(first, second, None), dis.calc(second, first, None)
+
+
 def right_view_flow(
     left_flow: np.ndarray, disparity_t: np.ndarray | None, disparity_s: np.ndarray | None, hole_mask: np.ndarray
 ) -> np.ndarray:
@@ -336,7 +341,7 @@ def propagate(
             b = a + dist
             if shot[a] != shot[b] or not (remaining[a].any() or remaining[b].any()):
                 continue
-            flow_ab, flow_ba = dis.calc(grey(a), grey(b), None), dis.calc(grey(b), grey(a), None)
+            flow_ab, flow_ba = _pair_flows(dis, grey(a), grey(b))
             da, db = (None, None) if disp is None else (disp[a], disp[b])
             right_ab = right_view_flow(flow_ab, da, db, holes[a])
             right_ba = right_view_flow(flow_ba, db, da, holes[b])

@@ -1,0 +1,351 @@
+"""Training of the learned parts: the DL-branch inpainter, then the MHFU refiner.
+
+Why it is built this way
+------------------------
+Both networks only ever change pixels in or near the holes a warp opens, so training samples
+are crops centred on hole pixels of synthetic stereo scenes (``spatialme.data.synthetic``),
+whose true right view is known exactly, including behind the foreground. Scenes come from
+the *training* textures only; :func:`spatialme.data.textures.split_textures` keeps the
+held-out photos for evaluation.
+
+Stage ``inpainter`` trains the gated-convolution inpainter on the plain warp's holes with the
+occlusion-weighted L1 of eq. 8 (alpha = 10). Stage ``refiner`` precomputes the three branch
+outputs (Poly, DL with the trained inpainter, DE) for a pool of scenes
+(:func:`spatialme.branches.run_branches`) and trains the MHFU refiner with eq. 11: content
+(eq. 8), perceptual (eq. 9, only when VGG19 weights are available locally, otherwise off with
+a logged warning) and adversarial (eq. 10, WGAN critic with gradient penalty), weights
+10 / 2 / 0.1, Adam lr 1e-4, betas (0.5, 0.999), batch 4 (paper V-A).
+
+Runs are resumable: a checkpoint (model, optimisers, critic, step, RNG states) is written
+atomically every ``ckpt_every`` steps and picked up by the next run with the same ``out``;
+a CSV log records every ``log_every`` steps.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .branches import run_branches
+from .data.synthetic import SceneConfig, render_scene
+from .data.textures import list_textures, load_textures, split_textures
+from .inpaint.learned import normalize_disparity
+
+__all__ = ["TrainConfig", "PRESETS", "build_pool", "sample_batch", "train"]
+
+log = logging.getLogger("spatialme")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run.
+
+    Attributes:
+        stage: ``"inpainter"`` or ``"refiner"``.
+        out: run folder (checkpoint, CSV log, final ``save_pretrained`` folder ``final/``).
+        steps: optimiser steps in total (a resumed run continues up to this).
+        batch: crops per step (paper: 4).
+        crop: crop side in px, centred on hole pixels.
+        lr, betas: Adam settings (paper: 1e-4, (0.5, 0.999)).
+        seed: seeds scenes, crops and initialisation.
+        textures: texture folder (``None`` = the committed ``assets/textures``); only its
+            training split is used.
+        scene: synthetic scene settings.
+        pool_scenes: scenes rendered (and, for the refiner, run through the branches) up
+            front; crops are drawn from this pool.
+        refresh_every: re-render the pool every N steps (0 = never) for more variety.
+        inpainter: trained inpainter folder (refiner stage).
+        vgg19: local torchvision-format VGG19 state dict for eq. 9 (``None`` = off unless
+            ``SPATIALME_VGG19`` is set).
+        adversarial: use eq. 10 (refiner stage).
+        model: constructor kwargs of the network being trained.
+        ckpt_every, log_every: in steps.
+        device: torch device.
+    """
+
+    stage: str = "inpainter"
+    out: str = "runs/inpainter"
+    steps: int = 2000
+    batch: int = 4
+    crop: int = 64
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    seed: int = 0
+    textures: str | None = None
+    scene: SceneConfig = field(default_factory=lambda: SceneConfig(height=128, width=192, frames=4, max_disparity=10.0))
+    pool_scenes: int = 48
+    refresh_every: int = 0
+    inpainter: str | None = None
+    vgg19: str | None = None
+    adversarial: bool = True
+    model: dict = field(default_factory=dict)
+    ckpt_every: int = 100
+    log_every: int = 10
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.stage not in ("inpainter", "refiner"):
+            raise ValueError(f"stage: expected inpainter or refiner, got {self.stage!r}")
+        for name in ("steps", "batch", "crop", "pool_scenes", "ckpt_every", "log_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        if self.stage == "refiner" and not self.inpainter:
+            raise ValueError("inpainter: the refiner stage needs a trained inpainter folder")
+
+
+# ``small`` trains on 2 CPU cores in a few hours; ``full`` is the paper-scale GPU setting.
+PRESETS = {
+    "small": {},
+    "full": {
+        "steps": 300_000,
+        "crop": 256,
+        "pool_scenes": 512,
+        "refresh_every": 5000,
+        "scene": SceneConfig(height=384, width=640, frames=6, max_disparity=24.0),
+        "device": "cuda",
+    },
+}
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _training_textures(folder: str | None) -> list[np.ndarray]:
+    train_paths, _ = split_textures(list_textures(folder))
+    return load_textures(train_paths)
+
+
+def build_pool(config: TrainConfig, textures: list[np.ndarray], fill=None, seed: int = 0) -> dict[str, np.ndarray]:
+    """Render the scene pool and, for the refiner, its branch outputs.
+
+    Args:
+        config: run settings (scene size, pool size, stage).
+        textures: training textures.
+        fill: the DL filler (refiner stage).
+        seed: pool seed (scene ``i`` uses ``seed * 100003 + i``).
+
+    Returns:
+        Arrays with a leading frame axis ``N = pool_scenes * frames``: ``right`` (target),
+        ``warped``, ``hole`` and ``disparity`` (the plain warp's right-view disparity,
+        normalised per frame as the inpainter reads it at inference), and for the
+        refiner ``poly``, ``dl``, ``de``, ``de_hole``.
+    """
+    keys: dict[str, list[np.ndarray]] = {}
+    which = ("poly", "dl", "de") if config.stage == "refiner" else ()
+    for i in range(config.pool_scenes):
+        scene = render_scene(textures, config.scene, seed=seed * 100003 + i)
+        branches = run_branches(scene.left, scene.disparity, which, fill) if which else run_branches(scene.left, scene.disparity, ())
+        arrays = {
+            "right": scene.right,
+            "warped": branches.warp.image,
+            "hole": branches.warp.hole_mask,
+            "disparity": normalize_disparity(branches.warp.disparity, branches.warp.hole_mask),
+        }
+        if which:
+            arrays.update(branches.outputs)
+            arrays["de_hole"] = branches.de_hole_mask
+        for key, value in arrays.items():
+            keys.setdefault(key, []).append(value)
+    return {k: np.concatenate(v) for k, v in keys.items()}
+
+
+def _crop_origins(hole: np.ndarray, batch: int, crop: int, rng: np.random.Generator) -> list[tuple[int, int, int]]:
+    """``batch`` (frame, y, x) crop origins, each centred on a random hole pixel (clamped)."""
+    frames, height, width = hole.shape
+    t, y, x = np.nonzero(hole)
+    if len(t) == 0:
+        raise ValueError("pool: no hole pixels to train on (increase max_disparity)")
+    picks = rng.integers(0, len(t), batch)
+    out = []
+    for k in picks:
+        y0 = int(np.clip(y[k] - crop // 2, 0, height - crop))
+        x0 = int(np.clip(x[k] - crop // 2, 0, width - crop))
+        out.append((int(t[k]), y0, x0))
+    return out
+
+
+def sample_batch(pool: dict[str, np.ndarray], batch: int, crop: int, rng: np.random.Generator, device: str = "cpu") -> dict[str, torch.Tensor]:
+    """Crops centred on hole pixels, as tensors: images ``(B, 3, c, c)`` in [0, 1], maps ``(B, 1, c, c)``."""
+    origins = _crop_origins(pool["hole"], batch, crop, rng)
+    out = {}
+    for key, value in pool.items():
+        crops = np.stack([value[t, y : y + crop, x : x + crop] for t, y, x in origins])
+        tensor = torch.from_numpy(crops)
+        if crops.dtype == np.uint8:
+            tensor = tensor.permute(0, 3, 1, 2).float() / 255.0
+        elif crops.dtype == np.bool_:
+            tensor = tensor.float()[:, None]
+        else:
+            tensor = tensor.float()[:, None]
+        out[key] = tensor.to(device)
+    return out
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _rng_state(rng: np.random.Generator) -> dict:
+    return {"numpy": rng.bit_generator.state, "torch": torch.get_rng_state()}
+
+
+def _set_rng_state(rng: np.random.Generator, state: dict) -> None:
+    rng.bit_generator.state = state["numpy"]
+    torch.set_rng_state(state["torch"])
+
+
+class _CsvLog:
+    """Append-only CSV log that survives resumes."""
+
+    def __init__(self, path: Path, fields: list[str]) -> None:
+        self.path = path
+        self.fields = fields
+        if not path.exists():
+            with path.open("w", newline="") as fh:
+                csv.writer(fh).writerow(fields)
+
+    def write(self, row: dict) -> None:
+        with self.path.open("a", newline="") as fh:
+            csv.writer(fh).writerow([row.get(f, "") for f in self.fields])
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def _inpainter_step(model, batch: dict[str, torch.Tensor], loss_cfg):
+    from .losses import content_loss
+
+    pred = model(batch["warped"], batch["hole"], batch["disparity"])
+    loss = content_loss(pred, batch["right"], batch["hole"], loss_cfg.alpha)
+    return loss, {"content": loss.item()}
+
+
+def _refiner_masks(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    return torch.cat([batch["hole"], batch["de_hole"]], dim=1)
+
+
+def train(config: TrainConfig) -> Path:
+    """Train one stage; returns the ``final`` folder written with ``save_pretrained``.
+
+    Resumes from ``out/ckpt.pt`` when it exists.
+    """
+    from .losses import LossConfig, PatchDiscriminator, PerceptualLoss, adversarial_losses, total_loss
+
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    device = config.device
+    textures = _training_textures(config.textures)
+    loss_cfg = LossConfig()
+
+    fill = None
+    if config.stage == "inpainter":
+        from .inpaint.learned import GatedInpainter
+
+        model = GatedInpainter(**config.model).to(device)
+    else:
+        from .inpaint.learned import GatedInpainter, LearnedFill
+        from .refiner import MHFURefiner
+
+        fill = LearnedFill(model=GatedInpainter.from_pretrained(config.inpainter).eval())
+        model = MHFURefiner(**config.model).to(device)
+    optim = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas)
+    disc = disc_optim = perceptual = None
+    if config.stage == "refiner":
+        perceptual = PerceptualLoss(config.vgg19).to(device)
+        if not perceptual.enabled:
+            perceptual = None
+        if config.adversarial:
+            disc = PatchDiscriminator().to(device)
+            disc_optim = torch.optim.Adam(disc.parameters(), lr=config.lr, betas=config.betas)
+
+    step = 0
+    ckpt = out / "ckpt.pt"
+    if ckpt.exists():
+        state = torch.load(ckpt, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optim.load_state_dict(state["optim"])
+        if disc is not None and state.get("disc") is not None:
+            disc.load_state_dict(state["disc"])
+            disc_optim.load_state_dict(state["disc_optim"])
+        step = state["step"]
+        _set_rng_state(rng, state["rng"])
+        log.info("resumed %s at step %d", ckpt, step)
+    (out / "config.json").write_text(_config_json(config))
+
+    fields = ["step", "seconds", "total", "content", "perceptual", "adversarial", "critic", "penalty"]
+    csv_log = _CsvLog(out / "log.csv", fields)
+    pool_seed = config.seed * 7919 + step // config.refresh_every if config.refresh_every else config.seed
+    pool = build_pool(config, textures, fill, seed=pool_seed)
+    t0 = time.perf_counter()
+    model.train()
+    while step < config.steps:
+        if config.refresh_every and step % config.refresh_every == 0 and step > 0:
+            pool = build_pool(config, textures, fill, seed=config.seed * 7919 + step // config.refresh_every)
+        batch = sample_batch(pool, config.batch, config.crop, rng, device)
+        row: dict = {}
+        if config.stage == "inpainter":
+            loss, row = _inpainter_step(model, batch, loss_cfg)
+        else:
+            result = model(batch["poly"], batch["de"], batch["dl"], _refiner_masks(batch))
+            if disc is not None:
+                adv = adversarial_losses(disc, batch["right"], result.image.detach(), gp_weight=loss_cfg.gp_weight)
+                disc_optim.zero_grad(set_to_none=True)
+                adv.critic.backward()
+                disc_optim.step()
+                row.update(critic=adv.critic.item(), penalty=adv.penalty.item())
+                for p in disc.parameters():
+                    p.requires_grad_(False)
+            terms = total_loss(result.image, batch["right"], batch["hole"], perceptual, disc, loss_cfg)
+            if disc is not None:
+                for p in disc.parameters():
+                    p.requires_grad_(True)
+            loss = terms.total
+            row.update(content=terms.content.item(), perceptual=terms.perceptual.item(), adversarial=terms.adversarial.item())
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+        step += 1
+        if step % config.log_every == 0 or step == config.steps:
+            row.update(step=step, seconds=round(time.perf_counter() - t0, 2), total=loss.item())
+            csv_log.write(row)
+            log.info("step %d loss %.4f", step, loss.item())
+        if step % config.ckpt_every == 0 or step == config.steps:
+            state = {"model": model.state_dict(), "optim": optim.state_dict(), "step": step, "rng": _rng_state(rng)}
+            if disc is not None:
+                state.update(disc=disc.state_dict(), disc_optim=disc_optim.state_dict())
+            _save_checkpoint(ckpt, state)
+    model.eval()
+    final = out / "final"
+    model.save_pretrained(final)
+    return final
+
+
+def _config_json(config: TrainConfig) -> str:
+    import json
+
+    data = asdict(config)
+    data["scene"] = asdict(config.scene)
+    return json.dumps(data, indent=2, default=str)
+
+
+def config_from_preset(preset: str, **overrides) -> TrainConfig:
+    """A :class:`TrainConfig` from a preset name plus field overrides (``None`` values ignored)."""
+    if preset not in PRESETS:
+        raise ValueError(f"preset: expected one of {', '.join(PRESETS)}; got {preset!r}")
+    fields = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
+    return TrainConfig(**fields)

@@ -1,0 +1,306 @@
+"""The web app through its public API: a launched demo driven by ``gradio_client``, in-process.
+
+No network and no cached depth model here (``HF_HUB_OFFLINE=1``), which is exactly the
+situation the app must explain; the garden example's disparity sidecar converts without it.
+Library-side helpers of the app (:mod:`spatialme.app_support`) are tested directly below.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("gradio_client")
+
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+from spatialme import app_support as support  # noqa: E402
+from spatialme.video import VideoWriter, probe, read_frames, write_image  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+GARDEN = ROOT / "examples" / "garden.mp4"
+GARDEN_DISPARITY = ROOT / "examples" / "garden_disparity.npy"
+W, H, FRAMES = 256, 144, 30  # the garden clip
+
+
+@pytest.fixture(scope="module")
+def app_module():
+    import app
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def client(app_module):
+    demo = app_module.build_demo()
+    demo.queue(**app_module.QUEUE_OPTIONS).launch(
+        prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, ssr_mode=False, **app_module.LAUNCH_OPTIONS
+    )
+    try:
+        yield Client(demo.local_url, verbose=False)
+    finally:
+        demo.close()
+
+
+def _value(output):
+    """A component's value from a returned update dict, or the value itself."""
+    return output.get("value") if isinstance(output, dict) and output.get("__type__") == "update" else output
+
+
+def _visible(output) -> bool:
+    return not (isinstance(output, dict) and output.get("visible") is False)
+
+
+def _decode(path) -> np.ndarray:
+    """Every frame of a returned video (``(T, H, W, 3)``)."""
+    return np.concatenate(list(read_frames(path)))
+
+
+def _no_depth(app_module) -> None:
+    if app_module.MODELS.depth_model is not None:
+        pytest.skip("a depth model is cached on this machine")
+
+
+# --------------------------------------------------------------------------- convert
+
+
+def test_convert_with_sidecar_returns_playable_stereo_and_stages(client):
+    out = client.predict(video=handle_file(GARDEN), sidecar=handle_file(GARDEN_DISPARITY), api_name="/convert")
+    main, sbs, anaglyph, pictures, summary, caption, stages, left_right, branch_pair, branch, frame = out
+    assert not _visible(main) and not _visible(pictures)  # full SBS is the default: shown once
+    info = probe(_value(sbs))
+    assert (info.width, info.height, info.frames, info.has_audio) == (2 * W, H, FRAMES, True)
+    sbs_frames = _decode(_value(sbs))
+    assert sbs_frames.shape == (FRAMES, H, 2 * W, 3)
+    assert _decode(_value(anaglyph)).shape == (FRAMES, H, W, 3)
+    assert "30 frames" in summary and "sidecar" in summary
+    captions = [item["caption"] for item in stages]
+    assert captions[0] == "Left view (input)" and captions[-1] == "Final right view"
+    assert any("Depth" in c for c in captions) and any("holes in magenta" in c for c in captions)
+    assert "Poly branch" in captions
+    assert all(item["image"].endswith(".png") for item in stages)  # lossless depth maps and masks
+    assert all(Path(p).suffix == ".png" for p in left_right + branch_pair)
+    assert _value(branch) == "Warped (holes in magenta)"  # the Poly branch is the final view itself
+    assert _value(frame) == 0 and frame["maximum"] == 7 and "frame 1 of 8" in caption
+
+
+def test_convert_other_format_window_and_plain_video(client):
+    out = client.predict(
+        video=handle_file(GARDEN), sidecar=handle_file(GARDEN_DISPARITY), fmt="half-sbs", start=1.0, max_seconds=1.0,
+        api_name="/convert",
+    )
+    main = out[0]
+    assert _visible(main)
+    frames = _decode(_value(main))
+    assert frames.shape == (12, H, W, 3)  # 1 s at 12 fps, half SBS keeps the input size
+    assert _decode(_value(out[1])).shape == (12, H, 2 * W, 3)
+
+
+def test_convert_photo_returns_images(client, tmp_path):
+    frame = next(read_frames(GARDEN, max_frames=1))[0]
+    photo = tmp_path / "still.png"
+    write_image(photo, frame)
+    sidecar = tmp_path / "still_disparity.npy"
+    np.save(sidecar, np.load(GARDEN_DISPARITY)[:1].astype(np.float32))
+    out = client.predict(video=None, image=handle_file(photo), sidecar=handle_file(sidecar), fmt="anaglyph", api_name="/convert")
+    assert not any(_visible(v) for v in out[:3])
+    pictures = _value(out[3])
+    assert [p["caption"] for p in pictures] == ["Anaglyph red-cyan (Dubois)", "Side-by-side"]
+    from spatialme.video import read_image
+
+    assert read_image(pictures[0]["image"]).shape == (H, W, 3)
+    assert read_image(pictures[1]["image"]).shape == (H, 2 * W, 3)
+
+
+def test_convert_without_sidecar_explains_the_missing_depth_model(app_module, client):
+    _no_depth(app_module)
+    with pytest.raises(AppError) as err:
+        client.predict(video=handle_file(GARDEN), api_name="/convert")
+    message = str(err.value)
+    assert "Depth model" in message and "not cached" in message
+    assert "sidecar" in message and "Advanced" in message  # says how to fix it in the app
+
+
+def test_invalid_upload_is_rejected_with_a_reason(client, tmp_path):
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("this is not a video\n" * 20)
+    with pytest.raises(AppError) as err:
+        client.predict(video=handle_file(fake), sidecar=handle_file(GARDEN_DISPARITY), api_name="/convert")
+    assert "notes.mp4" in str(err.value)
+    with pytest.raises(AppError) as err:  # without a sidecar the broken file is still named first
+        client.predict(video=handle_file(fake), api_name="/convert")
+    assert "notes.mp4" in str(err.value)
+
+
+def test_unavailable_variant_is_a_clear_error(app_module, client):
+    missing = [v for v, reason in app_module.VARIANT_STATUS.items() if reason]
+    if not missing:
+        pytest.skip("every variant runs in this build")
+    with pytest.raises(AppError) as err:
+        client.predict(video=handle_file(GARDEN), sidecar=handle_file(GARDEN_DISPARITY), variant=missing[0], api_name="/convert")
+    assert missing[0] in str(err.value) and "poly" in str(err.value)
+
+
+def test_missing_input_is_a_clear_error(client):
+    with pytest.raises(AppError, match="Upload a video"):
+        client.predict(video=None, api_name="/convert")
+
+
+def test_page_is_served(client):
+    import httpx
+
+    page = httpx.get(client.src, timeout=10)
+    assert page.status_code == 200 and "SpatialMe" in page.text
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+@pytest.fixture(scope="module")
+def sbs_clip(tmp_path_factory) -> Path:
+    from spatialme.data.synthetic import SceneConfig, render_scene
+    from spatialme.data.textures import load_textures
+
+    scene = render_scene(load_textures(), SceneConfig(height=96, width=128, frames=6, max_disparity=6.0), seed=5)
+    path = tmp_path_factory.mktemp("stereo") / "pair_LR.mp4"
+    with VideoWriter(path, 12, crf=12) as writer:
+        writer.write(np.concatenate([scene.left, scene.right], axis=2))
+    return path
+
+
+def test_evaluate_scores_a_side_by_side_clip(client, sbs_clip):
+    table, maps, summary = client.predict(stereo=handle_file(sbs_clip), api_name="/evaluate")
+    headers, rows = table["headers"], table["data"]
+    assert headers[:4] == ["method", "MAE", "PSNR", "SSIM"]
+    by_method = {row[0]: dict(zip(headers[1:], row[1:])) for row in rows}
+    assert "poly" in by_method and "telea" in by_method
+    poly = by_method["poly"]
+    assert 0 <= poly["MAE"] < 0.2 and poly["PSNR"] > 15 and 0 < poly["SSIM"] <= 1
+    assert maps and all(item["image"].endswith(".png") for item in maps)
+    assert "6 frame(s)" in summary
+
+
+def test_evaluate_from_two_files(client, sbs_clip, tmp_path):
+    frames = _decode(sbs_clip)
+    left, right = tmp_path / "l.mp4", tmp_path / "r.mp4"
+    for path, view in ((left, frames[:, :, :128]), (right, frames[:, :, 128:])):
+        with VideoWriter(path, 12, crf=12) as writer:
+            writer.write(view)
+    table, _, _ = client.predict(stereo=None, left=handle_file(left), right=handle_file(right), api_name="/evaluate")
+    assert table["data"][0][0] == "poly" and math.isfinite(table["data"][0][1])
+
+
+# --------------------------------------------------------------------------- library side
+
+
+def test_plan_downscales_with_a_note_and_scales_the_sidecar(tmp_path):
+    limits = support.AppLimits(work_side=128)
+    job = support.plan_conversion(
+        GARDEN, sidecar=GARDEN_DISPARITY, max_seconds=1.0, start=0.5, limits=limits, root=tmp_path
+    )
+    assert (job.width, job.height, job.frames, job.start) == (128, 72, 12, 0.0)
+    assert any("downscaled to 128x72" in n for n in job.notes) and any("Converting 1.0 s" in n for n in job.notes)
+    copy = probe(job.input_path)
+    assert (copy.width, copy.height, copy.frames, copy.has_audio) == (128, 72, 12, True)
+    disp = np.load(job.disparity_path)
+    original = np.load(GARDEN_DISPARITY)[6:18].astype(np.float32)
+    assert disp.shape == (12, 72, 128)
+    assert disp.max() == pytest.approx(original.max() / 2, rel=0.05)  # pixels shrink with the width
+    pickle.loads(pickle.dumps(job))  # crosses the ZeroGPU boundary
+
+
+def test_plan_rejects_too_long_and_mismatched_sidecars(tmp_path):
+    with pytest.raises(ValueError, match="too long"):
+        support.plan_conversion(GARDEN, sidecar=GARDEN_DISPARITY, limits=support.AppLimits(max_upload_seconds=1.0, max_convert_seconds=1.0), max_seconds=1.0, root=tmp_path)
+    bad = tmp_path / "square.npy"
+    np.save(bad, np.zeros((30, 100, 100), np.float32))
+    with pytest.raises(ValueError, match="aspect ratio"):
+        support.plan_conversion(GARDEN, sidecar=bad, root=tmp_path)
+    short = tmp_path / "short.npy"
+    np.save(short, np.zeros((5, H, W), np.float32))
+    with pytest.raises(ValueError, match="5 frames"):
+        support.plan_conversion(GARDEN, sidecar=short, root=tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["nearness", "distance"])
+def test_depth_sidecar_maps_to_the_chosen_disparity_range(tmp_path, kind):
+    truth = np.load(GARDEN_DISPARITY).astype(np.float32)[:12] + 1.0
+    depth = truth if kind == "nearness" else 1.0 / truth
+    path = tmp_path / "depth.npy"
+    np.save(path, depth)
+    job = support.plan_conversion(
+        GARDEN, sidecar=path, sidecar_kind=kind, divergence=4.0, convergence=0.0, max_seconds=1.0, root=tmp_path
+    )
+    disp = np.load(job.disparity_path)
+    assert disp.shape == (12, H, W)
+    assert disp.min() == pytest.approx(0.0, abs=1e-3)
+    assert disp.max() == pytest.approx(0.04 * W, rel=1e-3)  # divergence 4 % of the width
+    near = np.unravel_index(np.argmax(truth[0]), truth[0].shape)
+    assert disp[0][near] == pytest.approx(disp[0].max(), rel=0.05)  # nearest stays nearest
+
+
+def test_depth_sidecar_as_grey_video(tmp_path):
+    truth = np.load(GARDEN_DISPARITY).astype(np.float32)[:12]
+    grey = np.round(255 * (truth - truth.min()) / np.ptp(truth)).astype(np.uint8)
+    path = tmp_path / "depth.mp4"
+    with VideoWriter(path, 12, crf=0) as writer:
+        writer.write(np.repeat(grey[..., None], 3, axis=3))
+    job = support.plan_conversion(GARDEN, sidecar=path, sidecar_kind="nearness", max_seconds=1.0, root=tmp_path)
+    disp = np.load(job.disparity_path)
+    corr = np.corrcoef(disp.ravel(), truth.ravel())[0, 1]
+    assert corr > 0.95
+
+
+def test_gpu_seconds_grows_with_the_clip_and_is_clamped():
+    def job(frames, width, height, disparity=None):
+        return support.ConvertJob(
+            job_id="0" * 32, folder="/tmp", input_path="x.mp4", source_name="x.mp4", is_image=False, start=0.0,
+            frames=frames, fps=30.0, width=width, height=height, disparity_path=disparity, fmt="full-sbs",
+            outputs={}, variant="poly", divergence=2.0, convergence=0.5, depth_size=None, inspect=8,
+        )
+
+    small, large = support.gpu_seconds(job(30, 256, 144)), support.gpu_seconds(job(300, 1280, 720))
+    assert 20 <= small < large <= 300
+    assert support.gpu_seconds(job(300, 1280, 720, "d.npy")) < large  # no depth model to run
+    assert support.gpu_seconds(job(100_000, 1280, 720)) == 300
+
+
+def test_stage_pictures():
+    disp = np.linspace(0, 8, 12, dtype=np.float32).reshape(3, 4)
+    colour = support.colorize_disparity(disp, 0.0, 8.0)
+    assert colour.shape == (3, 4, 3) and colour.dtype == np.uint8
+    assert colour[2, 3].sum() > colour[0, 0].sum()  # near is bright
+    mask = np.zeros((3, 4), bool)
+    mask[1, 2] = True
+    holes = support.overlay_holes(np.zeros((3, 4, 3), np.uint8), mask)
+    assert holes[1, 2].tolist() == [255, 0, 255] and holes[0, 0].tolist() == [0, 0, 0]
+    assert support.mask_image(mask)[1, 2].tolist() == [255, 255, 255]
+    with pytest.raises(ValueError, match="hi"):
+        support.colorize_disparity(disp, 1.0, 1.0)
+
+
+def test_stage_view_refuses_foreign_ids(tmp_path):
+    with pytest.raises(ValueError, match="not a job"):
+        support.stage_view("../../etc", 0, root=tmp_path)
+    with pytest.raises(ValueError, match="expired"):
+        support.stage_view("a" * 32, 0, root=tmp_path)
+
+
+def test_prune_removes_only_old_job_folders(tmp_path):
+    import os
+    import time
+
+    old_id, old = support.new_job(tmp_path)
+    _, fresh = support.new_job(tmp_path)
+    other = tmp_path / "keep-me"
+    other.mkdir()
+    past = time.time() - 7200
+    os.utime(old, (past, past))
+    os.utime(other, (past, past))
+    assert support.prune_jobs(3600, root=tmp_path) == 1
+    assert not old.exists() and fresh.exists() and other.exists()
