@@ -62,10 +62,13 @@ import numpy as np
 from ..checks import check_array, check_clip, check_disparity, check_range
 from ..warp import forward_warp
 
-__all__ = ["FlowConfig", "PRESETS", "compute_flow", "fill_from_background", "fb_error", "right_view_flow", "propagate"]
+__all__ = ["FlowConfig", "PRESETS", "compute_flow", "fill_from_background", "fb_error", "occluder_disparity", "right_view_flow", "propagate"]
 
 #: Largest believable change of a point's disparity between two frames ``k`` apart, px.
 MAX_DISPARITY_CHANGE = 1.0
+
+#: A copied pixel must be this many px of disparity farther than its hole's occluder.
+DEPTH_MARGIN = 0.5
 
 #: DIS presets by name.
 PRESETS = {
@@ -249,6 +252,31 @@ def fb_error(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(err), np.inf, err).astype(np.float32)
 
 
+def occluder_disparity(holes: np.ndarray, disparity: np.ndarray) -> np.ndarray:
+    """Disparity of the occluder of every hole pixel: the known pixel left of its hole run.
+
+    A right-view hole pixel shows a point the left camera does not see, hidden there by
+    something nearer; that occluder lands to the left of the hole in the right view (the
+    hole opens on the far side of its edge, for any sign of disparity). So the hole's
+    content is farther than the known pixel that bounds its run on the left. Runs without
+    a known pixel on both sides (the border bands) have no occluder.
+
+    Args:
+        holes: ``(..., H, W)`` bool.
+        disparity: ``(..., H, W)`` right-view disparity px (its hole values are ignored).
+
+    Returns:
+        ``(..., H, W) float32``: the occluder's disparity on hole pixels of runs bounded on
+        both sides, ``+inf`` elsewhere.
+    """
+    width = holes.shape[-1]
+    cols = np.arange(width)
+    left = np.maximum.accumulate(np.where(holes, -1, cols), axis=-1)
+    right = np.flip(np.minimum.accumulate(np.flip(np.where(holes, width, cols), -1), axis=-1), -1)
+    occ = np.take_along_axis(np.asarray(disparity, np.float32), np.clip(left, 0, width - 1), -1)
+    return np.where(holes & (left >= 0) & (right < width), occ, np.inf).astype(np.float32)
+
+
 def _copy_along(
     filled: np.ndarray,
     remaining: np.ndarray,
@@ -256,8 +284,9 @@ def _copy_along(
     source_holes: np.ndarray,
     forward: np.ndarray,
     backward: np.ndarray,
-    tau: float,
-    margin: int,
+    config: FlowConfig,
+    bound: np.ndarray | None = None,
+    source_disparity: np.ndarray | None = None,
 ) -> None:
     """Fill ``remaining`` pixels of one frame from ``source`` along ``forward``, in place.
 
@@ -267,14 +296,21 @@ def _copy_along(
         source: ``(H, W, 3) uint8`` warped right view of the source frame.
         source_holes: ``(H, W) bool`` the source frame's holes.
         forward, backward: ``(H, W, 2) float32`` right-view flows target -> source and back.
-        tau: forward-backward tolerance px.
-        margin: known source pixels within ``margin`` px of a source hole are not used.
+        config: tolerance and source margin.
+        bound: ``(H, W) float32`` occluder disparity of the target's holes
+            (:func:`occluder_disparity`), or None for no depth test.
+        source_disparity: ``(H, W) float32`` right-view disparity of the source frame.
     """
     src_known = (~source_holes).astype(np.float32)
-    if margin:
-        src_known = cv2.erode(src_known, np.ones((2 * margin + 1, 2 * margin + 1), np.uint8))
+    if config.source_margin:
+        size = 2 * config.source_margin + 1
+        src_known = cv2.erode(src_known, np.ones((size, size), np.uint8))
     known = _sample(src_known, forward)  # 1 only if all 4 taps are trusted
-    ok = remaining & (known > 1.0 - 1e-4) & (fb_error(forward, backward) < tau)
+    ok = remaining & (known > 1.0 - 1e-4) & (fb_error(forward, backward) < config.fb_tolerance)
+    if bound is not None and source_disparity is not None and ok.any():
+        # depth test: the source must lie behind the target hole's occluder (3x3 max: no tap may be nearer)
+        nearest = cv2.dilate(np.ascontiguousarray(source_disparity, np.float32), np.ones((3, 3), np.uint8))
+        ok &= _sample(nearest, forward, border=np.inf) < bound - DEPTH_MARGIN
     if not ok.any():
         return
     values = _sample(source, forward)
@@ -331,6 +367,13 @@ def propagate(
     greys: dict[int, np.ndarray] = {}
     dis = cv2.DISOpticalFlow_create(PRESETS[config.preset])
 
+    right_disp = None if disp is None else forward_warp(disp[..., None], disp).disparity
+
+    def depth(target: int, source: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+        if right_disp is None:
+            return None, None
+        return occluder_disparity(holes[target], right_disp[target]), right_disp[source]
+
     def grey(t: int) -> np.ndarray:
         if t not in greys:
             greys[t] = _grey(left[t])
@@ -346,7 +389,7 @@ def propagate(
             right_ab = right_view_flow(flow_ab, da, db, holes[a])
             right_ba = right_view_flow(flow_ba, db, da, holes[b])
             if remaining[a].any():
-                _copy_along(filled[a], remaining[a], warped[b], holes[b], right_ab, right_ba, config.fb_tolerance, config.source_margin)
+                _copy_along(filled[a], remaining[a], warped[b], holes[b], right_ab, right_ba, config, *depth(a, b))
             if remaining[b].any():
-                _copy_along(filled[b], remaining[b], warped[a], holes[a], right_ba, right_ab, config.fb_tolerance, config.source_margin)
+                _copy_along(filled[b], remaining[b], warped[a], holes[a], right_ba, right_ab, config, *depth(b, a))
     return filled, remaining

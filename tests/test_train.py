@@ -1,0 +1,68 @@
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from spatialme.data.synthetic import SceneConfig
+from spatialme.train import TrainConfig, build_pool, config_from_preset, sample_batch, train
+
+TINY_SCENE = SceneConfig(height=48, width=64, frames=2, max_disparity=6.0)
+
+
+def tiny(stage, out, **kw):
+    base = dict(stage=stage, out=str(out), steps=2, batch=2, crop=32, pool_scenes=2, scene=TINY_SCENE, ckpt_every=1, log_every=1,
+                model={"base_channels": 8, "levels": 2})
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_two_step_inpainter_then_refiner(tmp_path):
+    final = train(tiny("inpainter", tmp_path / "inp"))
+    assert (final / "model.safetensors").is_file() and (final / "config.json").is_file()
+    rows = list(csv.DictReader((tmp_path / "inp" / "log.csv").open()))
+    assert [r["step"] for r in rows] == ["1", "2"] and all(float(r["content"]) > 0 for r in rows)
+    ref = train(tiny("refiner", tmp_path / "ref", inpainter=str(final)))
+    rows = list(csv.DictReader((tmp_path / "ref" / "log.csv").open()))
+    assert len(rows) == 2 and rows[-1]["critic"] != "" and float(rows[-1]["total"]) > 0
+    from spatialme.refiner import MHFURefiner
+
+    model = MHFURefiner.from_pretrained(str(ref))
+    assert sum(p.numel() for p in model.parameters()) > 0
+
+
+def test_resume_continues_from_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    train(tiny("inpainter", out, steps=2))
+    first = (out / "log.csv").read_text()
+    state = torch.load(out / "ckpt.pt", weights_only=False)
+    assert state["step"] == 2
+    train(tiny("inpainter", out, steps=3))
+    rows = list(csv.DictReader((out / "log.csv").open()))
+    assert [r["step"] for r in rows] == ["1", "2", "3"]
+    assert (out / "log.csv").read_text().startswith(first)
+
+
+def test_pool_and_batches_centre_on_holes():
+    from spatialme.data.textures import load_textures
+
+    cfg = tiny("inpainter", "unused")
+    pool = build_pool(cfg, load_textures(), seed=3)
+    assert pool["right"].shape == (4, 48, 64, 3) and pool["hole"].any()
+    assert pool["disparity"].min() >= 0 and pool["disparity"].max() <= 1
+    batch = sample_batch(pool, 5, 32, np.random.default_rng(0))
+    assert batch["warped"].shape == (5, 3, 32, 32) and batch["hole"].shape == (5, 1, 32, 32)
+    assert (batch["hole"].flatten(1).sum(1) > 0).all()  # every crop has holes to learn from
+    assert float(batch["right"].max()) <= 1.0
+
+
+def test_config_errors_and_presets():
+    with pytest.raises(ValueError, match="stage"):
+        TrainConfig(stage="everything")
+    with pytest.raises(ValueError, match="inpainter"):
+        TrainConfig(stage="refiner")
+    with pytest.raises(ValueError, match="steps"):
+        TrainConfig(steps=0)
+    full = config_from_preset("full", stage="refiner", out="x", inpainter="y")
+    assert full.steps == 300_000 and full.device == "cuda"
+    assert config_from_preset("small", out="x", steps=None).steps == TrainConfig().steps
