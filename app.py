@@ -170,54 +170,65 @@ def convert(
 
 
 def convert_example(video: str, sidecar: str | None, sidecar_kind: str, progress: gr.Progress = gr.Progress()):
-    """Convert an example clip with the default settings (for the cached examples)."""
-    return convert(video, None, sidecar, sidecar_kind, progress=progress)
+    """Convert an example clip with the default settings (for the cached examples).
+
+    Returns the Convert outputs less the chosen-format video and the photo results, which
+    an example (a video in full SBS) leaves empty: Gradio's example cache cannot store an
+    empty video or gallery.
+    """
+    outputs = convert(video, None, sidecar, sidecar_kind, progress=progress)
+    return outputs[1:3] + outputs[4:]
 
 
 def _convert_outputs(job: support.ConvertJob, result) -> tuple:
-    """Component updates, in the order of the Convert event's outputs."""
+    """Plain values, in the order of the Convert event's outputs (``None`` = nothing to show).
+
+    Only values, no component updates: Gradio 6.31's lazy example cache cannot replay
+    updates, so which result components are visible is set by :func:`show_results`, a
+    separate event that runs after both a conversion and a cached example.
+    """
     files = result.outputs
-    main_label = dict((f, label) for label, f in support.FORMAT_CHOICES)[job.fmt]
-    show_main = job.fmt not in ("full-sbs", "anaglyph")
     view = support.stage_view(job.job_id, 0)
     if job.is_image:
-        pictures = [(files[f], label) for f, label in _result_labels(job.fmt, main_label) if f in files]
-        videos = (gr.update(value=None, visible=False),) * 3
-        gallery = gr.update(value=pictures, visible=True)
+        main_label = dict((f, label) for label, f in support.FORMAT_CHOICES)[job.fmt]
+        pictures = [(files[f], label) for f, label in _result_labels(job.fmt, main_label).items()]
+        videos = (None, None, None)
     else:
-        videos = (
-            gr.update(value=files[job.fmt] if show_main else None, visible=show_main, label=f"Result: {main_label}"),
-            gr.update(value=files["full-sbs"], visible=True),
-            gr.update(value=files["anaglyph"], visible=True),
-        )
-        gallery = gr.update(value=None, visible=False)
-    return (
-        *videos,
-        gallery,
-        support.summary_markdown(job, result),
-        *_stage_outputs(view),
-        gr.update(minimum=0, maximum=max(len(result.stages) - 1, 1), value=0, step=1, visible=len(result.stages) > 1),
-        job.job_id,
-    )
+        main = files[job.fmt] if job.fmt not in ("full-sbs", "anaglyph") else None
+        videos, pictures = (main, files["full-sbs"], files["anaglyph"]), None
+    return (*videos, pictures, support.summary_markdown(job, result), *_stage_values(view), 0, job.job_id)
 
 
-def _result_labels(fmt: str, main_label: str) -> list[tuple[str, str]]:
-    """(format, caption) of the image results, the chosen format first."""
+def _result_labels(fmt: str, main_label: str) -> dict[str, str]:
+    """Format -> caption of the image results, the chosen format first."""
     labels = {fmt: main_label}
     labels.setdefault("full-sbs", "Side-by-side")
     labels.setdefault("anaglyph", "Anaglyph")
-    return list(labels.items())
+    return labels
 
 
-def _stage_outputs(view: support.StageView) -> tuple:
-    """Updates of the stage viewer for one inspected frame."""
+def _stage_values(view: support.StageView) -> tuple:
+    """Values of the stage viewer for one inspected frame."""
+    return view.caption, view.gallery, view.left_right, view.branch_pair, view.branch
+
+
+def show_results(main: str | None, sbs: str | None, anaglyph: str | None, pictures: list | None, job_id: str | None):
+    """Show the result components that hold something; size the frame slider and branch menu."""
+    stages = support.stage_summary(job_id) if job_id else {"frames": 0, "branches": []}
+    shown = [gr.update(visible=bool(value)) for value in (main, sbs, anaglyph, pictures)]
+    frames = max(stages["frames"], 1)
     return (
-        view.caption,
-        view.gallery,
-        view.left_right,
-        view.branch_pair,
-        gr.update(choices=view.branches, value=view.branch),
+        *shown,
+        gr.update(maximum=max(frames - 1, 1), visible=frames > 1),
+        gr.update(choices=stages["branches"] or list(support.BRANCH_VIEWS)),
     )
+
+
+def show_example_results(job_id: str | None):
+    """Layout after a cached example: its two videos, no chosen-format video, no photo results."""
+    hidden = gr.update(value=None, visible=False)
+    shown = gr.update(visible=True)
+    return (hidden, shown, shown, hidden, *show_results(None, None, None, None, job_id)[4:])
 
 
 def show_frame(job_id: str | None, position: float, branch: str | None):
@@ -229,7 +240,7 @@ def show_frame(job_id: str | None, position: float, branch: str | None):
     except ValueError as err:
         gr.Warning(str(err).removeprefix("job_id: "), title="Stages unavailable")
         return (gr.skip(),) * 5
-    return _stage_outputs(view)
+    return _stage_values(view)
 
 
 def warn_variant(variant: str) -> None:
@@ -359,26 +370,28 @@ def _convert_tab() -> None:
                 with gr.Row():
                     left_right = gr.ImageSlider(label="Left | right view", format="png", type="numpy")
                     branch_slider = gr.ImageSlider(label="Branch | final right view", format="png", type="numpy")
-                branch = gr.Dropdown([], label="Branch compared with the final right view")
+                branch = gr.Dropdown(list(support.BRANCH_VIEWS), value=None, label="Branch compared with the final right view")
     job_id = gr.State(None)
 
     inputs = [video, image, sidecar, sidecar_kind, fmt, variant, divergence, convergence, depth_size, start, max_seconds]
     outputs = [main_video, sbs_video, anaglyph_video, pictures, summary, caption, stages, left_right, branch_slider, branch, frame, job_id]
+    layout = ([main_video, sbs_video, anaglyph_video, pictures, job_id], [main_video, sbs_video, anaglyph_video, pictures, frame, branch])
     button.click(
         convert, inputs, outputs, api_name="convert", concurrency_limit=GPU_CONCURRENCY, concurrency_id="gpu",
-    )
+    ).success(show_results, *layout, queue=False, api_visibility="private")
     video.upload(lambda: None, None, image, queue=False, api_visibility="private")  # one input at a time
     image.upload(lambda: None, None, video, queue=False, api_visibility="private")
     variant.input(warn_variant, variant, None, queue=False, api_visibility="private")
     viewer = [caption, stages, left_right, branch_slider, branch]
     frame.input(show_frame, [job_id, frame, branch], viewer, api_visibility="private", trigger_mode="always_last", concurrency_limit=4)
     branch.input(show_frame, [job_id, frame, branch], viewer, api_visibility="private", concurrency_limit=4)
-    _examples(inputs=[video, sidecar, sidecar_kind], outputs=outputs)
+    examples = _examples(inputs=[video, sidecar, sidecar_kind], outputs=[o for o in outputs if o not in (main_video, pictures)])
+    examples.cache_event.then(show_example_results, job_id, layout[1], queue=False, api_visibility="private")
 
 
-def _examples(inputs: list, outputs: list) -> None:
+def _examples(inputs: list, outputs: list) -> gr.Examples:
     """The bundled clips, cached lazily (on first click), so start-up runs no conversion."""
-    gr.Examples(
+    return gr.Examples(
         _example_rows(),
         inputs=inputs,
         outputs=outputs,

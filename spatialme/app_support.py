@@ -59,6 +59,7 @@ from .disparity import DisparityConfig, depth_to_disparity
 from .pipeline import VARIANTS, ConvertResult, StageFrame, StereoPipeline, VariantUnavailable
 
 __all__ = [
+    "BRANCH_VIEWS",
     "AppLimits",
     "AppModels",
     "ConvertJob",
@@ -91,6 +92,7 @@ __all__ = [
     "resize_video",
     "run_conversion",
     "run_evaluation",
+    "stage_summary",
     "stage_view",
     "summary_markdown",
     "variant_status",
@@ -142,6 +144,9 @@ _JOB_ID = re.compile(r"[0-9a-f]{32}")
 _BRANCH_LABELS = {"poly": "Poly branch", "dl": "DL branch", "de": "DE branch"}
 _REFINER_LABELS = {"m1": "Refiner mask M1", "m2": "Refiner mask M2", "m3": "Refiner mask M3", "c": "Refiner content C"}
 _WARPED = "Warped (holes in magenta)"
+
+#: Every view that can be compared with the final right view, in display order.
+BRANCH_VIEWS: tuple[str, ...] = (*_BRANCH_LABELS.values(), _REFINER_LABELS["c"], _WARPED)
 _HOLE_RGB = (255, 0, 255)
 
 
@@ -820,8 +825,10 @@ def publish_conversion(job: ConvertJob, result: ConvertResult) -> list[str]:
         np.savez(path, **_stage_arrays(stage))
         paths.append(str(path))
     lo, hi = _disparity_range(result.stages)
+    branches = list(_branch_views(_stage_arrays(result.stages[0]))) if result.stages else []
     index = {
         "frames": [s.index for s in result.stages],
+        "branches": branches,
         "fps": job.fps,
         "image": job.is_image,
         "disparity_range": [lo, hi],
@@ -910,6 +917,29 @@ def mask_image(mask: np.ndarray) -> np.ndarray:
     return np.repeat(grey[:, :, None], 3, axis=2)
 
 
+def _stage_index(job_id: str, root: str | os.PathLike | None) -> tuple[Path, dict]:
+    """The stage folder of a job and its ``index.json``."""
+    folder = job_folder(job_id, root) / "stages"
+    index_path = folder / "index.json"
+    if not index_path.is_file():
+        raise ValueError("job_id: this result has no inspected stages")
+    return folder, json.loads(index_path.read_text(encoding="utf-8"))
+
+
+def stage_summary(job_id: str, root: str | os.PathLike | None = None) -> dict[str, Any]:
+    """How many frames a job inspected and which views compare with its right view.
+
+    Returns:
+        ``{"frames": n, "branches": [...]}``; ``{"frames": 0, "branches": []}`` for an
+        unknown or expired job.
+    """
+    try:
+        _, index = _stage_index(job_id, root)
+    except ValueError:
+        return {"frames": 0, "branches": []}
+    return {"frames": len(index["frames"]), "branches": list(index.get("branches", []))}
+
+
 def stage_view(job_id: str, position: int, branch: str | None = None, root: str | os.PathLike | None = None) -> StageView:
     """Pictures of every stage of one inspected frame.
 
@@ -925,11 +955,7 @@ def stage_view(job_id: str, position: int, branch: str | None = None, root: str 
     Raises:
         ValueError: unknown or expired job, or a job without stages.
     """
-    folder = job_folder(job_id, root) / "stages"
-    index_path = folder / "index.json"
-    if not index_path.is_file():
-        raise ValueError("job_id: this result has no inspected stages")
-    index = json.loads(index_path.read_text(encoding="utf-8"))
+    folder, index = _stage_index(job_id, root)
     frames = index["frames"]
     pos = int(min(max(int(position), 0), len(frames) - 1))
     with np.load(folder / f"{frames[pos]:06d}.npz", allow_pickle=False) as data:

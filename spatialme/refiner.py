@@ -384,8 +384,8 @@ def refine_tiles(
     When the windows would cover at least ``whole_frame_ratio`` times the pixels of the
     padded frame, the whole frame is refined once instead, with the same composition
     (refined inside active cells, Poly outside): the mode is a cost decision that changes
-    the result by the border effect at most. With ``tile=None``, or a model on a CUDA device, the whole frame is
-    refined and returned everywhere, as in the paper.
+    the result by the border effect at most. With ``tile=None``, or a model on a CUDA
+    device, the whole frame is refined and returned everywhere, as in the paper.
 
     Args:
         model: the refiner (its device and dtype are used).

@@ -47,15 +47,6 @@ def client(app_module):
         demo.close()
 
 
-def _value(output):
-    """A component's value from a returned update dict, or the value itself."""
-    return output.get("value") if isinstance(output, dict) and output.get("__type__") == "update" else output
-
-
-def _visible(output) -> bool:
-    return not (isinstance(output, dict) and output.get("visible") is False)
-
-
 def _decode(path) -> np.ndarray:
     """Every frame of a returned video (``(T, H, W, 3)``)."""
     return np.concatenate(list(read_frames(path)))
@@ -72,12 +63,12 @@ def _no_depth(app_module) -> None:
 def test_convert_with_sidecar_returns_playable_stereo_and_stages(client):
     out = client.predict(video=handle_file(GARDEN), sidecar=handle_file(GARDEN_DISPARITY), api_name="/convert")
     main, sbs, anaglyph, pictures, summary, caption, stages, left_right, branch_pair, branch, frame = out
-    assert not _visible(main) and not _visible(pictures)  # full SBS is the default: shown once
-    info = probe(_value(sbs))
+    assert main is None and not pictures  # full SBS is the default: shown once
+    info = probe(sbs)
     assert (info.width, info.height, info.frames, info.has_audio) == (2 * W, H, FRAMES, True)
-    sbs_frames = _decode(_value(sbs))
+    sbs_frames = _decode(sbs)
     assert sbs_frames.shape == (FRAMES, H, 2 * W, 3)
-    assert _decode(_value(anaglyph)).shape == (FRAMES, H, W, 3)
+    assert _decode(anaglyph).shape == (FRAMES, H, W, 3)
     assert "30 frames" in summary and "sidecar" in summary
     captions = [item["caption"] for item in stages]
     assert captions[0] == "Left view (input)" and captions[-1] == "Final right view"
@@ -85,8 +76,8 @@ def test_convert_with_sidecar_returns_playable_stereo_and_stages(client):
     assert "Poly branch" in captions
     assert all(item["image"].endswith(".png") for item in stages)  # lossless depth maps and masks
     assert all(Path(p).suffix == ".png" for p in left_right + branch_pair)
-    assert _value(branch) == "Warped (holes in magenta)"  # the Poly branch is the final view itself
-    assert _value(frame) == 0 and frame["maximum"] == 7 and "frame 1 of 8" in caption
+    assert branch == "Warped (holes in magenta)"  # the Poly branch is the final view itself
+    assert frame == 0 and "frame 1 of 8" in caption
 
 
 def test_convert_other_format_window_and_plain_video(client):
@@ -94,11 +85,10 @@ def test_convert_other_format_window_and_plain_video(client):
         video=handle_file(GARDEN), sidecar=handle_file(GARDEN_DISPARITY), fmt="half-sbs", start=1.0, max_seconds=1.0,
         api_name="/convert",
     )
-    main = out[0]
-    assert _visible(main)
-    frames = _decode(_value(main))
+    frames = _decode(out[0])
     assert frames.shape == (12, H, W, 3)  # 1 s at 12 fps, half SBS keeps the input size
-    assert _decode(_value(out[1])).shape == (12, H, 2 * W, 3)
+    assert _decode(out[1]).shape == (12, H, 2 * W, 3)
+    assert "12 frames" in out[4]
 
 
 def test_convert_photo_returns_images(client, tmp_path):
@@ -108,8 +98,8 @@ def test_convert_photo_returns_images(client, tmp_path):
     sidecar = tmp_path / "still_disparity.npy"
     np.save(sidecar, np.load(GARDEN_DISPARITY)[:1].astype(np.float32))
     out = client.predict(video=None, image=handle_file(photo), sidecar=handle_file(sidecar), fmt="anaglyph", api_name="/convert")
-    assert not any(_visible(v) for v in out[:3])
-    pictures = _value(out[3])
+    assert out[:3] == (None, None, None)
+    pictures = out[3]
     assert [p["caption"] for p in pictures] == ["Anaglyph red-cyan (Dubois)", "Side-by-side"]
     from spatialme.video import read_image
 

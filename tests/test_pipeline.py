@@ -38,10 +38,10 @@ def test_single_frame_gets_time_axis():
 
 
 @pytest.mark.parametrize("variant", ["dl", "dl+de", "full"])
-def test_learned_variants_say_they_are_missing(variant):
+def test_learned_variants_say_they_are_missing(variant, tmp_path):
     left, disp = layered(t=1)
     with pytest.raises(VariantUnavailable, match="unavailable"):
-        StereoPipeline().synthesize(left, disp, variant=variant)
+        StereoPipeline(pretrained=tmp_path).synthesize(left, disp, variant=variant)
 
 
 def test_bad_inputs():
@@ -100,3 +100,40 @@ def test_convert_failure_leaves_no_outputs(tmp_path):
     with pytest.raises(ValueError, match="NaN"):
         StereoPipeline(PipelineConfig(chunk=2)).convert(src, tmp_path / "a.mp4", disparity=bad, extra_outputs={"anaglyph": tmp_path / "b.mp4"})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    """A weights folder with a tiny random inpainter and refiner, saved as the mixin saves them."""
+    from spatialme.inpaint.learned import GatedInpainter
+    from spatialme.refiner import MHFURefiner
+
+    root = tmp_path_factory.mktemp("weights")
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    GatedInpainter(base_channels=8, levels=2).save_pretrained(root / "inpainter")
+    MHFURefiner(base_channels=8, levels=2).save_pretrained(root / "refiner")
+    return root
+
+
+@pytest.mark.parametrize("variant, branches", [("dl", {"dl"}), ("dl+de", {"de"}), ("full", {"poly", "dl", "de"})])
+def test_learned_variants_with_weights(tiny_weights, variant, branches):
+    left, disp = layered(t=3, h=32, w=48)
+    pipe = StereoPipeline.from_pretrained(tiny_weights, device="cpu")
+    out = pipe.synthesize(left, disp, variant=variant)
+    assert set(out.branches) == branches
+    assert out.right.shape == left.shape and out.right.dtype == np.uint8
+    known = ~out.hole_mask
+    if variant == "dl":  # the DL branch only fills holes: every warped pixel is kept
+        np.testing.assert_array_equal(out.right[known], out.warped[known])
+    if variant == "full":  # far from any hole the refiner leaves the Poly branch untouched
+        far = ~np.stack([np.convolve(r.any(0), np.ones(41), "same") > 0 for r in out.hole_mask])
+        cols = np.broadcast_to(far[:, None, :], out.hole_mask.shape)
+        np.testing.assert_array_equal(out.right[cols], out.branches["poly"][cols])
+
+
+def test_missing_weights_folder_makes_learned_variants_unavailable(tmp_path):
+    left, disp = layered(t=1)
+    pipe = StereoPipeline.from_pretrained(tmp_path)
+    with pytest.raises(VariantUnavailable, match="no trained inpainter"):
+        pipe.synthesize(left, disp, variant="dl")

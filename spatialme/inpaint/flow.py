@@ -147,14 +147,23 @@ def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _sample(values: np.ndarray, flow: np.ndarray, border: float = 0.0) -> np.ndarray:
-    """Bilinear ``values[p + flow(p)]``; outside the frame reads ``border``.
+    """Bilinear ``values[p + flow(p)]``; a position outside ``[0, W-1] x [0, H-1]`` reads ``border``.
 
     Args:
         values: ``(H, W)`` or ``(H, W, C)`` (C <= 4) float32 or uint8.
         flow: ``(H, W, 2) float32`` px.
+
+    Returns:
+        Same dtype and shape as ``values``.
     """
-    xs, ys = _grid(*flow.shape[:2])
-    return cv2.remap(values, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+    height, width = flow.shape[:2]
+    xs, ys = _grid(height, width)
+    mx, my = xs + flow[..., 0], ys + flow[..., 1]
+    out = cv2.remap(values, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    outside = (mx < 0) | (mx > width - 1) | (my < 0) | (my > height - 1)
+    if outside.any():
+        out[outside] = border
+    return out
 
 
 def fill_from_background(values: np.ndarray, unknown: np.ndarray, disparity: np.ndarray | None = None) -> np.ndarray:

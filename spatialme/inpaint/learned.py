@@ -161,8 +161,12 @@ class GatedInpainter(
     - level 0: gated 5x5 (``in -> c_0``), gated 3x3;
     - level ``l`` = 1 .. L-1: gated 3x3 stride 2 (``c_{l-1} -> c_l``), gated 3x3;
     - bottleneck: one gated 3x3 per entry of ``dilations``, at the coarsest level;
-    - decoder, ``l`` = L-2 .. 0: bilinear x2 upsampling, concatenation with the encoder
-      feature of level ``l``, gated 3x3 (``c_{l+1} + c_l -> c_l``);
+    - decoder, ``l`` = L-2 .. 0: 1x1 projection (``c_{l+1} -> c_l``, at the coarse
+      resolution), bilinear x2 upsampling, *sum* with the encoder feature of level ``l``,
+      gated 3x3 (``c_l -> c_l``). An additive skip (LinkNet style) instead of a
+      concatenation: the full-resolution layers are most of the cost on a CPU, and this
+      cuts it by a third (about 42 k against 60 k multiply-adds per pixel) for the same
+      reach;
     - head: 3x3 convolution to RGB, sigmoid.
 
     Args: the fields of :class:`InpainterConfig` (keyword only, JSON-serialisable; written
@@ -187,7 +191,9 @@ class GatedInpainter(
                 first = GatedConv2d(widths[level - 1], width, 3, stride=2)
             self.encoder.append(nn.Sequential(first, GatedConv2d(width, width, 3)))
         self.bottleneck = nn.Sequential(*[GatedConv2d(widths[-1], widths[-1], 3, dilation=d) for d in self.config.dilations])
-        self.decoder = nn.ModuleList(GatedConv2d(widths[level + 1] + widths[level], widths[level], 3) for level in reversed(range(levels - 1)))
+        coarse_to_fine = list(reversed(range(levels - 1)))
+        self.project = nn.ModuleList(nn.Conv2d(widths[level + 1], widths[level], 1) for level in coarse_to_fine)
+        self.decoder = nn.ModuleList(GatedConv2d(widths[level], widths[level], 3) for level in coarse_to_fine)
         self.head = nn.Conv2d(widths[0], 3, 3, padding=1)
 
     @classmethod
@@ -252,10 +258,10 @@ class GatedInpainter(
             x = block(x)
             skips.append(x)
         x = self.bottleneck(skips.pop())
-        for block in self.decoder:
+        for project, block in zip(self.project, self.decoder):
             skip = skips.pop()
-            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
-            x = block(torch.cat([x, skip], 1))
+            x = F.interpolate(project(x), size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = block(x + skip)
         out = torch.sigmoid(self.head(x))
         return out[..., :height, :width]
 
