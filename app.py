@@ -55,16 +55,21 @@ def _user_error(err: Exception) -> gr.Error:
         title = "Cannot use this file"
     else:
         title = "Invalid input"
-    return gr.Error(str(err), title=title, print_exception=False)
+    return _refusal(str(err), title)
 
 
 USER_ERRORS = (ValueError, DepthModelUnavailable)  # VideoError and VariantUnavailable are ValueErrors
 
 
+def _refusal(message: str, title: str) -> gr.Error:
+    """A ``gr.Error`` for a request the app refuses (shown to the user; no server traceback)."""
+    return gr.Error(message, title=title, print_exception=False)
+
+
 def _depth_missing() -> gr.Error:
     """Why a conversion without a sidecar cannot run here, and how to fix it."""
     reason = support.depth_missing_message(MODELS.depth_error or "The depth model is not loaded.")
-    return gr.Error(reason, title="Depth model missing", print_exception=False)
+    return _refusal(reason, "Depth model missing")
 
 
 def _reporter(progress: gr.Progress | None) -> Callable[[int, int, str], None] | None:
@@ -105,9 +110,9 @@ def evaluate_on_gpu(job: support.EvalJob, progress: gr.Progress | None = None):
 def _one_source(video: str | None, image: str | None) -> str:
     """The single uploaded file, or a clear error."""
     if video and image:
-        raise gr.Error("Give either a video or a photo, not both.", title="Two inputs")
+        raise _refusal("Give either a video or a photo, not both.", "Two inputs")
     if not video and not image:
-        raise gr.Error("Upload a video (or a photo) first, or pick an example below.", title="No input")
+        raise _refusal("Upload a video (or a photo) first, or pick an example below.", "No input")
     return video or image
 
 
@@ -115,7 +120,7 @@ def _check_variant(variant: str) -> None:
     """Refuse a variant this installation cannot run, with the pipeline's reason."""
     reason = VARIANT_STATUS.get(variant, f"unknown variant {variant!r}")
     if reason:
-        raise gr.Error(reason, title="Variant not available")
+        raise _refusal(reason, "Variant not available")
 
 
 def convert(
@@ -272,13 +277,13 @@ def evaluate(
         max_seconds: seconds scored from the start.
     """
     if stereo and (left or right):
-        raise gr.Error("Give a side-by-side clip or two files, not both.", title="Two inputs")
+        raise _refusal("Give a side-by-side clip or two files, not both.", "Two inputs")
     if not stereo and not (left and right):
-        raise gr.Error("Upload a side-by-side clip, or both a left and a right file.", title="No input")
+        raise _refusal("Upload a side-by-side clip, or both a left and a right file.", "No input")
     runnable = [v for v, reason in VARIANT_STATUS.items() if reason is None]
     chosen = [v for v in (variants or runnable) if v in runnable]
     if not chosen:
-        raise gr.Error("None of the chosen variants runs in this build; pick Poly.", title="Variant not available")
+        raise _refusal("None of the chosen variants runs in this build; pick Poly.", "Variant not available")
     if disparity_source == "depth" and MODELS.depth_model is None:
         raise _depth_missing()
     support.prune_jobs()
@@ -301,7 +306,8 @@ def evaluate(
 
 def _variant_choices() -> list[tuple[str, str]]:
     """Variant labels, marking the ones this installation cannot run."""
-    return [(label if VARIANT_STATUS[v] is None else f"{label} (not in this build)", v) for label, v in support.VARIANT_CHOICES]
+    unavailable = " (not in this build)"
+    return [(label + ("" if VARIANT_STATUS[v] is None else unavailable), v) for label, v in support.VARIANT_CHOICES]
 
 
 def _variant_info() -> str:
@@ -334,71 +340,117 @@ def _depth_banner() -> str:
     )
 
 
+def _input_panel() -> dict[str, Any]:
+    """The upload and the settings, keyed like ``convert``'s parameters, plus the button."""
+    ui: dict[str, Any] = {}
+    with gr.Tabs():
+        with gr.Tab("Video"):
+            ui["video"] = gr.Video(
+                label="Video (mp4, mov, webm, mkv, gif)", sources=["upload"], height=300, elem_id="input-video"
+            )
+        with gr.Tab("Photo or GIF"):
+            ui["image"] = gr.Image(
+                label="Photo (or animated GIF)", type="filepath", image_mode=None, sources=["upload", "clipboard"],
+                height=300, elem_id="input-image",
+            )
+    ui["fmt"] = gr.Dropdown(list(support.FORMAT_CHOICES), value="full-sbs", label="Output format")
+    ui["variant"] = gr.Radio(_variant_choices(), value="poly", label="Variant", info=_variant_info())
+    with gr.Row():
+        ui["divergence"] = gr.Slider(0.0, 10.0, value=2.0, step=0.1, label="Divergence (3D strength, % of width)")
+        ui["convergence"] = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Convergence (screen: 0 far, 1 near)")
+    with gr.Row():
+        ui["start"] = gr.Number(value=0.0, minimum=0.0, label="Start (s)", precision=2)
+        ui["max_seconds"] = gr.Slider(
+            1.0, LIMITS.max_convert_seconds, value=DEFAULT_SECONDS, step=1.0, label="Max seconds"
+        )
+    with gr.Accordion("Advanced", open=False):
+        ui["sidecar"] = gr.File(
+            label="Disparity or depth sidecar (skips the depth model)", file_types=[".npy", "video", "image"],
+            elem_id="sidecar",
+        )
+        ui["sidecar_kind"] = gr.Radio(list(support.SIDECAR_KINDS), value="disparity", label="The sidecar holds")
+        ui["depth_size"] = gr.Dropdown(
+            list(support.DEPTH_SIZE_CHOICES), value=0, label="Depth input size (short side, px)"
+        )
+    ui["button"] = gr.Button("Convert", variant="primary", elem_id="convert-button")
+    return ui
+
+
+def _result_panel() -> dict[str, Any]:
+    """The result players and the stage viewer (see ``_wire_convert`` for their order)."""
+    ui: dict[str, Any] = {}
+    with gr.Row():
+        ui["main"] = gr.Video(
+            label="Result (chosen format)", visible=False, buttons=["download"], elem_id="result-video"
+        )
+        ui["sbs"] = gr.Video(label="Side-by-side (VR headsets)", buttons=["download"], elem_id="sbs-video")
+        ui["anaglyph"] = gr.Video(label="Anaglyph (red-cyan glasses)", buttons=["download"], elem_id="anaglyph-video")
+    ui["pictures"] = gr.Gallery(
+        label="Results", visible=False, format="png", columns=3, object_fit="contain", buttons=["download"]
+    )
+    ui["summary"] = gr.Markdown()
+    with gr.Group():
+        ui["caption"] = gr.Markdown()
+        ui["stages"] = gr.Gallery(
+            label="Stages", format="png", columns=4, height="auto", object_fit="contain", elem_id="stages",
+            elem_classes="stage-gallery",
+            buttons=["download", "fullscreen"],
+        )
+        with gr.Row():
+            ui["left_right"] = gr.ImageSlider(label="Left | right view", format="png", type="numpy")
+            ui["branch_pair"] = gr.ImageSlider(label="Branch | final right view", format="png", type="numpy")
+        ui["branch"] = gr.Dropdown(list(support.BRANCH_VIEWS), value=None, label="Branch compared with the right view")
+        ui["frame"] = gr.Slider(0, 1, value=0, step=1, label="Inspected frame", visible=False, elem_id="frame-slider")
+    ui["job_id"] = gr.State(None)
+    return ui
+
+
+def _wire_convert(ins: dict[str, Any], outs: dict[str, Any]) -> None:
+    """Events of the Convert tab."""
+    inputs = [ins[k] for k in ("video", "image", "sidecar", "sidecar_kind", "fmt", "variant", "divergence",
+                               "convergence", "depth_size", "start", "max_seconds")]
+    outputs = [outs[k] for k in ("main", "sbs", "anaglyph", "pictures", "summary", "caption", "stages", "left_right",
+                                 "branch_pair", "branch", "frame", "job_id")]
+    results = [outs[k] for k in ("main", "sbs", "anaglyph", "pictures")]
+    layout = [*results, outs["frame"], outs["branch"]]
+    ins["button"].click(
+        convert, inputs, outputs, api_name="convert", concurrency_limit=GPU_CONCURRENCY, concurrency_id="gpu"
+    ).success(show_results, [*results, outs["job_id"]], layout, queue=False, api_visibility="private")
+    ins["video"].upload(lambda: None, None, ins["image"], queue=False, api_visibility="private")  # one input at a time
+    ins["image"].upload(lambda: None, None, ins["video"], queue=False, api_visibility="private")
+    ins["variant"].input(warn_variant, ins["variant"], None, queue=False, api_visibility="private")
+    viewer = [outs[k] for k in ("caption", "stages", "left_right", "branch_pair", "branch")]
+    stage_inputs = [outs["job_id"], outs["frame"], outs["branch"]]
+    outs["frame"].input(
+        show_frame, stage_inputs, viewer, api_visibility="private", trigger_mode="always_last", concurrency_limit=4
+    )
+    outs["branch"].input(show_frame, stage_inputs, viewer, api_visibility="private", concurrency_limit=4)
+    cached = [o for o in outputs if o not in (outs["main"], outs["pictures"])]
+    examples = _examples([ins["video"], ins["sidecar"], ins["sidecar_kind"]], cached)
+    examples.cache_event.then(show_example_results, outs["job_id"], layout, queue=False, api_visibility="private")
+
+
 def _convert_tab() -> None:
     """The Convert tab: inputs, controls, results and the stage viewer."""
     with gr.Row():
         with gr.Column(scale=1):
-            with gr.Tabs():
-                with gr.Tab("Video"):
-                    video = gr.Video(label="Video (mp4, mov, webm, mkv, gif)", sources=["upload"], height=300, elem_id="input-video")
-                with gr.Tab("Photo or GIF"):
-                    image = gr.Image(label="Photo (or animated GIF)", type="filepath", image_mode=None, sources=["upload", "clipboard"], height=300, elem_id="input-image")
-            fmt = gr.Dropdown(list(support.FORMAT_CHOICES), value="full-sbs", label="Output format")
-            with gr.Row():
-                divergence = gr.Slider(0.0, 10.0, value=2.0, step=0.1, label="Divergence (3D strength, % of width)")
-                convergence = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Convergence (screen plane: 0 far, 1 near)")
-            variant = gr.Radio(_variant_choices(), value="poly", label="Variant", info=_variant_info())
-            with gr.Row():
-                start = gr.Number(value=0.0, minimum=0.0, label="Start (s)", precision=2)
-                max_seconds = gr.Slider(1.0, LIMITS.max_convert_seconds, value=DEFAULT_SECONDS, step=1.0, label="Max seconds")
-            with gr.Accordion("Advanced", open=False):
-                depth_size = gr.Dropdown(list(support.DEPTH_SIZE_CHOICES), value=0, label="Depth input size (short side, px)")
-                sidecar = gr.File(label="Disparity or depth sidecar (skips the depth model)", file_types=[".npy", "video", "image"], elem_id="sidecar")
-                sidecar_kind = gr.Radio(list(support.SIDECAR_KINDS), value="disparity", label="The sidecar holds")
-            button = gr.Button("Convert", variant="primary", elem_id="convert-button")
+            ins = _input_panel()
         with gr.Column(scale=2):
-            with gr.Row():
-                main_video = gr.Video(label="Result", visible=False, buttons=["download"], elem_id="result-video")
-                sbs_video = gr.Video(label="Side-by-side (VR headsets)", buttons=["download"], elem_id="sbs-video")
-                anaglyph_video = gr.Video(label="Anaglyph (red-cyan glasses)", buttons=["download"], elem_id="anaglyph-video")
-            pictures = gr.Gallery(label="Results", visible=False, format="png", columns=3, buttons=["download"])
-            summary = gr.Markdown()
-            with gr.Group():
-                frame = gr.Slider(0, 1, value=0, step=1, label="Inspected frame", visible=False, elem_id="frame-slider")
-                caption = gr.Markdown()
-                stages = gr.Gallery(label="Stages", format="png", columns=4, height="auto", elem_id="stages", elem_classes="stage-gallery", buttons=["download", "fullscreen"])
-                with gr.Row():
-                    left_right = gr.ImageSlider(label="Left | right view", format="png", type="numpy")
-                    branch_slider = gr.ImageSlider(label="Branch | final right view", format="png", type="numpy")
-                branch = gr.Dropdown(list(support.BRANCH_VIEWS), value=None, label="Branch compared with the final right view")
-    job_id = gr.State(None)
-
-    inputs = [video, image, sidecar, sidecar_kind, fmt, variant, divergence, convergence, depth_size, start, max_seconds]
-    outputs = [main_video, sbs_video, anaglyph_video, pictures, summary, caption, stages, left_right, branch_slider, branch, frame, job_id]
-    layout = ([main_video, sbs_video, anaglyph_video, pictures, job_id], [main_video, sbs_video, anaglyph_video, pictures, frame, branch])
-    button.click(
-        convert, inputs, outputs, api_name="convert", concurrency_limit=GPU_CONCURRENCY, concurrency_id="gpu",
-    ).success(show_results, *layout, queue=False, api_visibility="private")
-    video.upload(lambda: None, None, image, queue=False, api_visibility="private")  # one input at a time
-    image.upload(lambda: None, None, video, queue=False, api_visibility="private")
-    variant.input(warn_variant, variant, None, queue=False, api_visibility="private")
-    viewer = [caption, stages, left_right, branch_slider, branch]
-    frame.input(show_frame, [job_id, frame, branch], viewer, api_visibility="private", trigger_mode="always_last", concurrency_limit=4)
-    branch.input(show_frame, [job_id, frame, branch], viewer, api_visibility="private", concurrency_limit=4)
-    examples = _examples(inputs=[video, sidecar, sidecar_kind], outputs=[o for o in outputs if o not in (main_video, pictures)])
-    examples.cache_event.then(show_example_results, job_id, layout[1], queue=False, api_visibility="private")
+            outs = _result_panel()
+    _wire_convert(ins, outs)
 
 
 def _examples(inputs: list, outputs: list) -> gr.Examples:
     """The bundled clips, cached lazily (on first click), so start-up runs no conversion."""
+    rows = _example_rows()
     return gr.Examples(
-        _example_rows(),
+        rows,
         inputs=inputs,
         outputs=outputs,
         fn=convert_example,
         cache_examples=True,
         cache_mode="lazy",
-        example_labels=["garden (with disparity sidecar)", "orbit", "stones"][: len(_example_rows())],
+        example_labels=["garden (with disparity sidecar)", "orbit", "stones"][: len(rows)],
         label="Examples (garden converts without the depth model)",
     )
 
@@ -413,10 +465,12 @@ def _evaluate_tab() -> None:
         with gr.Column(scale=1):
             with gr.Tabs():
                 with gr.Tab("Side-by-side clip"):
-                    stereo = gr.Video(label="Side-by-side video (left half = left eye)", sources=["upload"])
+                    stereo = gr.Video(
+                        label="Side-by-side video (left half = left eye)", sources=["upload"], elem_id="eval-sbs"
+                    )
                 with gr.Tab("Two files"):
-                    left = gr.Video(label="Left eye", sources=["upload"])
-                    right = gr.Video(label="Right eye", sources=["upload"])
+                    left = gr.Video(label="Left eye", sources=["upload"], elem_id="eval-left")
+                    right = gr.Video(label="Right eye", sources=["upload"], elem_id="eval-right")
             source = gr.Radio(
                 [("Stereo matching of the pair", "stereo"), ("Depth model on the left eye", "depth")],
                 value="stereo", label="Disparity from",
@@ -425,12 +479,16 @@ def _evaluate_tab() -> None:
             variants = gr.CheckboxGroup(
                 [(label, v) for label, v in support.VARIANT_CHOICES if v in runnable], value=runnable, label="Variants",
             )
-            seconds = gr.Slider(0.5, 10.0, value=2.0, step=0.5, label="Seconds scored (from the start)")
-            button = gr.Button("Evaluate", variant="primary")
+            seconds = gr.Slider(
+                0.5, LIMITS.max_eval_seconds, value=2.0, step=0.5, label="Seconds scored (from the start)"
+            )
+            button = gr.Button("Evaluate", variant="primary", elem_id="evaluate-button")
         with gr.Column(scale=2):
-            table = gr.Dataframe(label="Scores (mean over frames)", interactive=False)
+            table = gr.Dataframe(label="Scores (mean over frames)", interactive=False, elem_id="eval-table")
             summary = gr.Markdown()
-            maps = gr.Gallery(label="Per-frame error maps", format="png", columns=3, height="auto")
+            maps = gr.Gallery(
+                label="Per-frame error maps", format="png", columns=4, height="auto", object_fit="contain"
+            )
     button.click(
         evaluate, [stereo, left, right, source, variants, seconds], [table, maps, summary], api_name="evaluate",
         concurrency_limit=GPU_CONCURRENCY, concurrency_id="gpu",

@@ -178,7 +178,9 @@ class AppLimits:
         if not 16 <= self.work_side <= self.max_side:
             raise ValueError(f"work_side: expected 16 <= work_side <= max_side={self.max_side}, got {self.work_side}")
         if not 0 < self.max_convert_seconds <= self.max_upload_seconds:
-            raise ValueError(f"max_convert_seconds: expected (0, {self.max_upload_seconds}], got {self.max_convert_seconds}")
+            raise ValueError(
+                f"max_convert_seconds: expected (0, {self.max_upload_seconds}], got {self.max_convert_seconds}"
+            )
         if self.inspect_frames < 1:
             raise ValueError(f"inspect_frames: expected >= 1, got {self.inspect_frames}")
 
@@ -309,27 +311,33 @@ def load_models(depth_model: str | None = None, device: str = "auto") -> AppMode
 
 
 def variant_status(pipe: StereoPipeline) -> dict[str, str | None]:
-    """Which variants this installation can run.
+    """Which variants this installation can run, loading their learned parts once.
+
+    Uses the pipeline's own availability check, which loads the weights a variant needs
+    (onto the pipeline's device, as ZeroGPU wants at start-up) but runs no network, so it
+    is safe outside a GPU function.
 
     Args:
         pipe: the app's pipeline.
 
     Returns:
-        variant -> ``None`` when it runs, else the pipeline's one-line reason.
+        variant -> ``None`` when it runs, else a one-line reason.
     """
-    left = np.zeros((1, 16, 16, 3), np.uint8)
-    disparity = np.zeros((1, 16, 16), np.float32)
     status: dict[str, str | None] = {}
     for variant in VARIANTS:
         try:
-            pipe.synthesize(left, disparity, variant=variant)
+            pipe._require(variant)
             status[variant] = None
         except VariantUnavailable as err:
             status[variant] = str(err)
+        except Exception as err:  # a broken weights file must not stop the app from starting
+            status[variant] = f"variant: {variant!r} is unavailable: {type(err).__name__}: {err}"
     return status
 
 
-def request_pipeline(models: AppModels, *, divergence: float, convergence: float, depth_size: int | None) -> StereoPipeline:
+def request_pipeline(
+    models: AppModels, *, divergence: float, convergence: float, depth_size: int | None
+) -> StereoPipeline:
     """A pipeline for one request that shares the loaded networks but no per-clip state.
 
     The depth stabiliser and scene-cut detector remember the previous frames, so every
@@ -595,7 +603,8 @@ def _resize(frame: np.ndarray, width: int, height: int) -> np.ndarray:
     if frame.shape[1] == width and frame.shape[0] == height:
         return frame
     shrink = width < frame.shape[1]
-    return cv2.resize(np.ascontiguousarray(frame), (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    return cv2.resize(np.ascontiguousarray(frame), (width, height), interpolation=interpolation)
 
 
 def resize_video(
@@ -626,7 +635,8 @@ def resize_video(
     total = frames or info.frames
     audio = info.path if info.has_audio else None
     done = 0
-    with video.VideoWriter(output, info.fps, audio_source=audio, audio_start=start, crf=14, preset="veryfast") as writer:
+    writer = video.VideoWriter(output, info.fps, audio_source=audio, audio_start=start, crf=14, preset="veryfast")
+    with writer:
         for chunk in video.read_frames(info, start=start, max_frames=frames, limits=limits):
             writer.write(np.stack([_resize(f, width, height) for f in chunk]))
             done += len(chunk)
@@ -688,9 +698,11 @@ def prepare_disparity(
             f"sidecar: {name} is {src_w}x{src_h} but the video is {info.width}x{info.height}; they must have the same "
             "aspect ratio"
         )
-    if kind == "disparity" and (src_w, src_h) == (width, height) and offset == first and Path(os.fspath(sidecar)).suffix == ".npy":
+    is_npy = Path(os.fspath(sidecar)).suffix.lower() == ".npy"
+    if kind == "disparity" and is_npy and (src_w, src_h) == (width, height) and offset == first:
         return os.fspath(sidecar)  # fits as is: the pipeline memory-maps it
-    out = np.lib.format.open_memmap(os.fspath(output), mode="w+", dtype=np.float32, shape=(offset + total, height, width))
+    shape = (offset + total, height, width)
+    out = np.lib.format.open_memmap(os.fspath(output), mode="w+", dtype=np.float32, shape=shape)
     if kind == "disparity":
         scale = np.float32(width / src_w)
         for i in range(total):
@@ -715,12 +727,15 @@ def _sidecar_frames(sidecar: str | os.PathLike, kind: str, info: video.VideoInfo
         if arr.ndim == 2:
             arr = arr[None]
         if arr.shape[0] < first + total:
-            raise ValueError(f"sidecar: {path.name} has {arr.shape[0]} frames but frames up to {first + total} are needed")
+            raise ValueError(
+                f"sidecar: {path.name} has {arr.shape[0]} frames but frames up to {first + total} are needed"
+            )
         return arr[first : first + total]
     if kind == "disparity":
         raise ValueError(f"sidecar: a disparity sidecar must be a .npy array of pixels, got {path.name}")
     side = video.probe(path, limits.video_limits())
-    chunks = video.read_frames(side, start=0.0 if side.is_image else start_s, max_frames=total, limits=limits.video_limits())
+    start = 0.0 if side.is_image else start_s
+    chunks = video.read_frames(side, start=start, max_frames=total, limits=limits.video_limits())
     grey = np.concatenate([chunk.astype(np.float32) @ np.float32([0.299, 0.587, 0.114]) for chunk in chunks])
     if len(grey) < total:
         raise ValueError(f"sidecar: {path.name} has {len(grey)} frames from {start_s:g} s but {total} are needed")
@@ -940,7 +955,9 @@ def stage_summary(job_id: str, root: str | os.PathLike | None = None) -> dict[st
     return {"frames": len(index["frames"]), "branches": list(index.get("branches", []))}
 
 
-def stage_view(job_id: str, position: int, branch: str | None = None, root: str | os.PathLike | None = None) -> StageView:
+def stage_view(
+    job_id: str, position: int, branch: str | None = None, root: str | os.PathLike | None = None
+) -> StageView:
     """Pictures of every stage of one inspected frame.
 
     Args:
@@ -1020,7 +1037,8 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
 def summary_markdown(job: ConvertJob, result: ConvertResult) -> str:
     """One paragraph describing what was converted and how fast."""
     rate = result.frames / result.seconds if result.seconds > 0 else float("inf")
-    what = "1 image" if job.is_image else f"{result.frames} frames ({result.frames / job.fps:.1f} s at {job.fps:.3g} fps)"
+    seconds = result.frames / job.fps
+    what = "1 image" if job.is_image else f"{result.frames} frames ({seconds:.1f} s at {job.fps:.3g} fps)"
     depth = "the uploaded sidecar" if job.disparity_path else "the depth model"
     return (
         f"**Converted** {what} of `{job.source_name}` at {job.width}x{job.height}, variant **{job.variant}**, "
@@ -1157,7 +1175,9 @@ def plan_evaluation(
     )
 
 
-def _eval_notes(info: video.VideoInfo, views: np.ndarray, side_by_side: bool, frames: int, limits: AppLimits) -> list[str]:
+def _eval_notes(
+    info: video.VideoInfo, views: np.ndarray, side_by_side: bool, frames: int, limits: AppLimits
+) -> list[str]:
     """Notes when the evaluation scores less than the whole upload."""
     notes = []
     if not info.is_image and frames < info.frames:
@@ -1193,7 +1213,8 @@ def fit_disparity(nearness: np.ndarray, matched: np.ndarray, valid: np.ndarray) 
         ``(T, H, W) float32`` disparity px (``a >= 0``; a flat fit when too few pixels are valid).
     """
     if not nearness.shape == matched.shape == valid.shape:
-        raise ValueError(f"nearness: expected the shape of matched {matched.shape}, got {nearness.shape}, {valid.shape}")
+        shapes = f"{nearness.shape}, {valid.shape}"
+        raise ValueError(f"nearness, valid: expected the shape of matched {matched.shape}, got {shapes}")
     x = nearness[valid][::7].astype(np.float64)
     y = matched[valid][::7].astype(np.float64)
     if x.size < 16 or np.ptp(x) == 0:
@@ -1290,7 +1311,9 @@ def _eval_maps(result: Any, per_method: int = 4) -> list[tuple[np.ndarray, str]]
 
 def _eval_summary(job: EvalJob, result: Any) -> str:
     """A paragraph on what was scored."""
-    how = "the pair's matched disparity" if job.disparity_source == "stereo" else "the depth model, scaled to the matched disparity"
+    how = "the pair's matched disparity"
+    if job.disparity_source == "depth":
+        how = "the depth model, scaled to the matched disparity"
     text = (
         f"Scored {result.frames} frame(s) of `{job.source_name}` at {job.width}x{job.height} per eye; warp driven by "
         f"{how}. Holes were {100 * result.hole_fraction:.1f} % of the pixels (the *-hole* columns score only them). "

@@ -16,6 +16,9 @@ import pytest
 
 pytest.importorskip("gradio_client")
 
+# Gradio's start-up note about examples without a sidecar (orbit, stones): intended.
+pytestmark = pytest.mark.filterwarnings("ignore:Examples will be cached but not all input components:UserWarning")
+
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
@@ -97,7 +100,9 @@ def test_convert_photo_returns_images(client, tmp_path):
     write_image(photo, frame)
     sidecar = tmp_path / "still_disparity.npy"
     np.save(sidecar, np.load(GARDEN_DISPARITY)[:1].astype(np.float32))
-    out = client.predict(video=None, image=handle_file(photo), sidecar=handle_file(sidecar), fmt="anaglyph", api_name="/convert")
+    out = client.predict(
+        video=None, image=handle_file(photo), sidecar=handle_file(sidecar), fmt="anaglyph", api_name="/convert"
+    )
     assert out[:3] == (None, None, None)
     pictures = out[3]
     assert [p["caption"] for p in pictures] == ["Anaglyph red-cyan (Dubois)", "Side-by-side"]
@@ -132,7 +137,9 @@ def test_unavailable_variant_is_a_clear_error(app_module, client):
     if not missing:
         pytest.skip("every variant runs in this build")
     with pytest.raises(AppError) as err:
-        client.predict(video=handle_file(GARDEN), sidecar=handle_file(GARDEN_DISPARITY), variant=missing[0], api_name="/convert")
+        client.predict(
+            video=handle_file(GARDEN), sidecar=handle_file(GARDEN_DISPARITY), variant=missing[0], api_name="/convert"
+        )
     assert missing[0] in str(err.value) and "poly" in str(err.value)
 
 
@@ -206,7 +213,8 @@ def test_plan_downscales_with_a_note_and_scales_the_sidecar(tmp_path):
 
 def test_plan_rejects_too_long_and_mismatched_sidecars(tmp_path):
     with pytest.raises(ValueError, match="too long"):
-        support.plan_conversion(GARDEN, sidecar=GARDEN_DISPARITY, limits=support.AppLimits(max_upload_seconds=1.0, max_convert_seconds=1.0), max_seconds=1.0, root=tmp_path)
+        short = support.AppLimits(max_upload_seconds=1.0, max_convert_seconds=1.0)
+        support.plan_conversion(GARDEN, sidecar=GARDEN_DISPARITY, limits=short, max_seconds=1.0, root=tmp_path)
     bad = tmp_path / "square.npy"
     np.save(bad, np.zeros((30, 100, 100), np.float32))
     with pytest.raises(ValueError, match="aspect ratio"):
@@ -294,3 +302,50 @@ def test_prune_removes_only_old_job_folders(tmp_path):
     os.utime(other, (past, past))
     assert support.prune_jobs(3600, root=tmp_path) == 1
     assert not old.exists() and fresh.exists() and other.exists()
+
+
+def test_depth_path_with_a_tiny_model(tiny_depth_dir, tmp_path):
+    models = support.load_models(str(tiny_depth_dir), device="cpu")
+    assert models.depth_error is None and models.depth_model is not None
+    job = support.plan_conversion(GARDEN, fmt="full-tb", max_seconds=1.0, depth_size=28, root=tmp_path)
+    assert job.needs_depth and job.depth_size == 28
+    reports = []
+    result = support.run_conversion(models, job, lambda done, total, stage: reports.append((done, total, stage)))
+    assert reports[-1] == (12, 12, "synthesis")
+    assert models.depth_model.input_size is None  # the request used its own copy
+    assert probe(result.outputs["full-tb"]).height == 2 * H
+    restored = pickle.loads(pickle.dumps(result))  # what crosses back from the ZeroGPU worker
+    assert len(restored.stages) == 8 and restored.stages[0].disparity.shape == (H, W)
+    support.publish_conversion(job, result)
+    view = support.stage_view(job.job_id, 3, root=tmp_path)
+    assert "frame 4 of 8" in view.caption and view.branch == "Warped (holes in magenta)"
+    assert support.stage_summary(job.job_id, root=tmp_path)["frames"] == 8
+
+
+def test_missing_depth_model_is_reported_not_raised_at_start_up(tmp_path):
+    models = support.load_models(str(tmp_path / "nowhere"), device="cpu")
+    assert models.depth_model is None and "does not exist" in models.depth_error
+    job = support.plan_conversion(GARDEN, max_seconds=1.0, root=tmp_path)
+    from spatialme.depth import DepthModelUnavailable
+
+    with pytest.raises(DepthModelUnavailable, match="sidecar"):
+        support.run_conversion(models, job)
+
+
+def test_evaluation_with_depth_scaled_to_the_matched_disparity(tiny_depth_dir, sbs_clip, tmp_path):
+    models = support.load_models(str(tiny_depth_dir), device="cpu")
+    job = support.plan_evaluation(sbs_clip, disparity_source="depth", max_seconds=0.25, root=tmp_path)
+    assert job.frames == 3 and (job.width, job.height) == (128, 96)
+    outcome = support.run_evaluation(models, job)
+    pickle.loads(pickle.dumps(outcome))
+    methods = [row[0] for row in outcome.table["data"]]
+    assert methods[:1] == ["poly"] and "depth model" in outcome.summary
+    assert len(outcome.maps) == 2 * 3  # poly and telea, three frames each
+
+
+def test_fit_disparity_recovers_an_affine_map(rng):
+    near = rng.random((2, 20, 30)).astype(np.float32)
+    matched = (12.0 * near + 1.5).astype(np.float32)
+    valid = rng.random(near.shape) > 0.3
+    fitted = support.fit_disparity(near, np.where(valid, matched, 0.0), valid)
+    np.testing.assert_allclose(fitted, matched, atol=1e-3)

@@ -22,7 +22,11 @@ GARDEN = ROOT / "examples" / "garden.mp4"
 GARDEN_DISPARITY = ROOT / "examples" / "garden_disparity.npy"
 TIMEOUT_MS = 90_000
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium not installed: apt-get install chromium")
+pytestmark = [
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium not installed: apt-get install chromium"),
+    # Gradio's start-up note about examples without a sidecar (orbit, stones): intended.
+    pytest.mark.filterwarnings("ignore:Examples will be cached but not all input components:UserWarning"),
+]
 sync_api = pytest.importorskip("playwright.sync_api")
 
 
@@ -96,7 +100,9 @@ def test_convert_with_sidecar_in_the_browser(page, tmp_path):
 
     stage = page.locator("#stages img").first
     stage.wait_for()
-    page.wait_for_function("() => { const i = document.querySelector('#stages img'); return i && i.complete && i.naturalWidth > 0; }")
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#stages img'); return i && i.complete && i.naturalWidth > 0; }"
+    )
     assert stage.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [256, 144]
     shot = tmp_path / "spatialme-app.png"
     page.screenshot(path=str(shot), full_page=True)

@@ -26,7 +26,7 @@ smaller disparity), which is exactly what a purely colour-based inpainter gets w
 pixels are then put back unchanged (:meth:`GatedInpainter.complete`).
 
 Lean by design: 3 levels (full, 1/2, 1/4 resolution), widths 16/32/64, two dilated
-convolutions (2, 4) at 1/4 resolution for context, about 0.3 M parameters, no
+convolutions (2, 4) at 1/4 resolution for context, about 0.32 M parameters, no
 normalisation layer. Without normalisation, every output pixel depends only on a bounded
 window (:attr:`GatedInpainter.context_radius`, 46 px with the defaults), so on a CPU only
 tiles around holes are run (:func:`inpaint_frames`; holes are a few percent of a frame)
@@ -86,7 +86,7 @@ class InpainterConfig:
 
     Attributes:
         base_channels: width of the full-resolution features; level ``l`` has
-            ``base_channels * 2**l``. Parameters grow as its square (about 0.29 M at 16).
+            ``base_channels * 2**l``. Parameters grow as its square (about 0.32 M at 16).
         levels: resolutions in the U-Net, full one included (1 to 5); inputs are padded to
             a multiple of ``2**(levels - 1)``.
         use_disparity: whether the normalised warped disparity is a fifth input channel.
@@ -117,7 +117,7 @@ class InpainterConfig:
 
     @property
     def alignment(self) -> int:
-        """Input sizes (and tile origins) must be multiples of this: ``2**(levels - 1)``."""
+        """``2**(levels - 1)``: inputs are padded to a multiple of it, tile origins sit on it."""
         return 2 ** (self.levels - 1)
 
 
@@ -369,18 +369,19 @@ def inpaint_frames(
     each inside a window with ``margin`` px of context on every side (shifted inward at
     the frame border), ``batch`` windows per forward pass, and only the cell's hole pixels
     are pasted back. With ``margin >= model.context_radius`` the result equals the
-    whole-frame one; smaller margins trade a little agreement at cell borders for speed.
-    On CUDA, or with ``tile=None``, whole frames are run, ``batch`` frames at a time.
+    whole-frame one (up to float summation order); smaller margins trade a little
+    agreement at cell borders for speed. On CUDA, or with ``tile=None``, whole frames are
+    run, as many per pass as fit in about ``batch`` windows' pixels (at least one).
 
     Args:
-        model: the network (put on ``device`` and in eval mode here).
+        model: the network (moved to ``device``; run in eval mode, its mode restored after).
         warped: ``(T, H, W, 3) uint8`` frames with holes (their values are ignored).
         hole_mask: ``(T, H, W) bool``, True = fill.
         disparity: ``(T, H, W) float32`` warped (right-view) disparity px, required when the
             model reads disparity; normalised per frame here (:func:`normalize_disparity`).
         tile: cell side px (rounded up to the model's alignment), or None for whole frames.
         margin: context px around a cell (rounded up to the alignment).
-        batch: windows (or frames) per forward pass.
+        batch: windows per forward pass (bounds memory).
         device: torch device.
 
     Returns:
@@ -405,71 +406,102 @@ def inpaint_frames(
     margin = int(check_range("margin", margin, 0, 1 << 14))
     batch = int(check_range("batch", batch, 1, 1 << 14))
     device = torch.device(device)
-    model = model.to(device).eval()
     out = warped.copy()
     if not holes.any():
         return out
+    was_training = model.training
+    model.to(device).eval()
+    try:
+        if tile is None or device.type == "cuda":
+            _whole_frames(model, warped, holes, disp, out, (64 + 2 * margin) ** 2 * batch, device)
+        else:
+            _tiles(model, warped, holes, disp, out, tile, margin, batch, device)
+    finally:
+        model.train(was_training)
+    return out
+
+
+def _padded(model: GatedInpainter, warped: np.ndarray, holes: np.ndarray, disp: np.ndarray | None, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Frame ``t`` padded to the model's alignment: ``(Hp, Wp, 3) uint8``, ``(Hp, Wp)`` float
+    mask (the padding is a hole) and ``(Hp, Wp)`` float disparity or None."""
     align = model.config.alignment
+    height, width = holes.shape[1:]
     hp, wp = height + (-height % align), width + (-width % align)
+    rgb = np.zeros((hp, wp, 3), np.uint8)
+    rgb[:height, :width] = warped[t]
+    mask = np.ones((hp, wp), np.float32)
+    mask[:height, :width] = holes[t]
+    d = None
+    if disp is not None:
+        d = np.zeros((hp, wp), np.float32)
+        d[:height, :width] = disp[t]
+    return rgb, mask, d
 
-    def padded(t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        rgb = np.zeros((hp, wp, 3), np.uint8)
-        rgb[:height, :width] = warped[t]
-        m = np.ones((hp, wp), np.float32)
-        m[:height, :width] = holes[t]
-        d = None
-        if disp is not None:
-            d = np.zeros((hp, wp), np.float32)
-            d[:height, :width] = disp[t]
-        return rgb, m, d
 
-    if tile is None or device.type == "cuda":
-        todo = [t for t in range(frames) if holes[t].any()]
-        for start in range(0, len(todo), batch):
-            chunk = todo[start : start + batch]
-            parts = [padded(t) for t in chunk]
-            pred = _run(model, np.stack([p[0] for p in parts]), np.stack([p[1] for p in parts]), None if disp is None else np.stack([p[2] for p in parts]), device)
-            for i, t in enumerate(chunk):
-                out[t] = composite(warped[t], pred[i, :height, :width], holes[t])
-        return out
+def _whole_frames(
+    model: GatedInpainter, warped: np.ndarray, holes: np.ndarray, disp: np.ndarray | None, out: np.ndarray, pixels: int, device: torch.device
+) -> None:
+    """Run whole frames, about ``pixels`` padded pixels (at least one frame) per pass, into ``out``."""
+    height, width = holes.shape[1:]
+    todo = [t for t in range(len(holes)) if holes[t].any()]
+    per_pass = max(1, pixels // (height * width))
+    for start in range(0, len(todo), per_pass):
+        chunk = todo[start : start + per_pass]
+        parts = [_padded(model, warped, holes, disp, t) for t in chunk]
+        stacked_disp = None if disp is None else np.stack([p[2] for p in parts])
+        pred = _run(model, np.stack([p[0] for p in parts]), np.stack([p[1] for p in parts]), stacked_disp, device)
+        for i, t in enumerate(chunk):
+            out[t] = composite(warped[t], pred[i, :height, :width], holes[t])
 
+
+def _tiles(
+    model: GatedInpainter,
+    warped: np.ndarray,
+    holes: np.ndarray,
+    disp: np.ndarray | None,
+    out: np.ndarray,
+    tile: int,
+    margin: int,
+    batch: int,
+    device: torch.device,
+) -> None:
+    """Run the windows of :func:`_windows`, ``batch`` per pass, pasting cell hole pixels into ``out``."""
+    align = model.config.alignment
     tile = -(-tile // align) * align
     margin = -(-margin // align) * align
+    height, width = holes.shape[1:]
     jobs: list[tuple[int, tuple[int, int, int, int, int, int]]] = []
-    cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
+    frames: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
 
     def flush() -> None:
-        if not jobs:
-            return
-        rgb, m, d = [], [], []
+        rgb, mask, d = [], [], []
         for t, (_, _, _, _, wy, wx) in jobs:
-            prgb, pm, pd = cache[t]
-            win_h, win_w = min(tile + 2 * margin, hp), min(tile + 2 * margin, wp)
-            rgb.append(prgb[wy : wy + win_h, wx : wx + win_w])
-            m.append(pm[wy : wy + win_h, wx : wx + win_w])
-            if pd is not None:
-                d.append(pd[wy : wy + win_h, wx : wx + win_w])
-        pred = _run(model, np.stack(rgb), np.stack(m), np.stack(d) if d else None, device)
+            prgb, pmask, pdisp = frames[t]
+            win = (slice(wy, wy + min(tile + 2 * margin, pmask.shape[0])), slice(wx, wx + min(tile + 2 * margin, pmask.shape[1])))
+            rgb.append(prgb[win])
+            mask.append(pmask[win])
+            if pdisp is not None:
+                d.append(pdisp[win])
+        pred = _run(model, np.stack(rgb), np.stack(mask), np.stack(d) if d else None, device)
         for i, (t, (y0, x0, y1, x1, wy, wx)) in enumerate(jobs):
-            y1c, x1c = min(y1, height), min(x1, width)
-            if y1c <= y0 or x1c <= x0:
-                continue
-            cell = pred[i, y0 - wy : y1c - wy, x0 - wx : x1c - wx]
-            sel = holes[t, y0:y1c, x0:x1c]
-            out[t, y0:y1c, x0:x1c][sel] = cell[sel]
+            y1, x1 = min(y1, height), min(x1, width)
+            sel = holes[t, y0:y1, x0:x1]
+            out[t, y0:y1, x0:x1][sel] = pred[i, y0 - wy : y1 - wy, x0 - wx : x1 - wx][sel]
         jobs.clear()
 
-    for t in range(frames):
+    for t in range(len(holes)):
         if not holes[t].any():
             continue
-        cache[t] = padded(t)
-        for window in _windows(cache[t][1] > 0.5, tile, margin):
+        frames = {k: v for k, v in frames.items() if any(j[0] == k for j in jobs)}  # keep pending ones only
+        frames[t] = _padded(model, warped, holes, disp, t)
+        real = np.zeros(frames[t][1].shape, bool)
+        real[:height, :width] = holes[t]  # windows for real holes, not for the padding
+        for window in _windows(real, tile, margin):
             jobs.append((t, window))
             if len(jobs) == batch:
                 flush()
-                cache = {k: v for k, v in cache.items() if k == t}
-    flush()
-    return out
+    if jobs:
+        flush()
 
 
 # ----------------------------------------------------------------------------- training

@@ -289,20 +289,21 @@ def test_make_inpainting_batch(textures, scene):
 
 def test_short_training_reduces_the_loss(textures):
     config = SceneConfig(height=64, width=96, frames=2, max_disparity=10)
-    train = [render_scene(textures[:3], config, seed=s) for s in range(4)]
-    held_out = make_inpainting_batch([render_scene(textures[3:6], config, seed=99)], 8, crop=32, rng=np.random.default_rng(7))
+    train = [render_scene(textures[:7], config, seed=s) for s in range(16)]
+    held_out_scenes = [render_scene(textures[7:], config, seed=100 + s) for s in range(2)]  # unseen photos
+    held_out = make_inpainting_batch(held_out_scenes, 16, crop=32, rng=np.random.default_rng(7))
 
     def held_out_loss(model):
         with torch.no_grad():
             pred = model(held_out["rgb"], held_out["mask"], held_out["disparity"])
             return inpainting_loss(pred, held_out["target"], held_out["mask"]).item()
 
-    model = tiny_model(0)
+    model = tiny_model(0, base_channels=8)
     before = held_out_loss(model)
     logged = []
-    history = train_inpainter(model, train, steps=30, lr=1e-2, batch=4, crop=32, seed=0, log=lambda s, v: logged.append((s, v)))
+    history = train_inpainter(model, train, steps=30, lr=3e-3, batch=4, crop=32, seed=0, log=lambda s, v: logged.append((s, v)))
     assert len(history) == 30 and [s for s, _ in logged] == list(range(30))
-    assert np.mean(history[-5:]) < 0.7 * np.mean(history[:5])
-    assert held_out_loss(model) < 0.92 * before  # about 0.87 here: it learnt, not memorised
-    again = train_inpainter(tiny_model(0), train, steps=3, lr=1e-2, batch=4, crop=32, seed=0)
+    assert np.mean(history[-5:]) < 0.8 * np.mean(history[:5])
+    assert held_out_loss(model) < 0.9 * before  # about 0.82 here
+    again = train_inpainter(tiny_model(0, base_channels=8), train, steps=3, lr=3e-3, batch=4, crop=32, seed=0)
     assert again == history[:3]  # seeded
