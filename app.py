@@ -97,7 +97,7 @@ def convert_on_gpu(job: support.ConvertJob, progress: gr.Progress | None = None)
 
 @spaces.GPU(duration=support.eval_gpu_seconds)
 def evaluate_on_gpu(job: support.EvalJob, progress: gr.Progress | None = None):
-    """Run a planned evaluation (picklable job in, table rows and error-map paths out)."""
+    """Run a planned evaluation (picklable job in, table rows and error-map arrays out)."""
     try:
         return support.run_evaluation(MODELS, job, _reporter(progress))
     except USER_ERRORS as err:
@@ -182,6 +182,7 @@ def convert_example(video: str, sidecar: str | None, sidecar_kind: str, progress
     empty video or gallery.
     """
     outputs = convert(video, None, sidecar, sidecar_kind, progress=progress)
+    support.keep_job(outputs[-1])  # the cache refers to its stages for good
     return outputs[1:3] + outputs[4:]
 
 

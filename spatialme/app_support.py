@@ -77,6 +77,7 @@ __all__ = [
     "fit_disparity",
     "gpu_seconds",
     "job_folder",
+    "keep_job",
     "load_models",
     "mask_image",
     "new_job",
@@ -144,6 +145,7 @@ _JOB_ID = re.compile(r"[0-9a-f]{32}")
 _BRANCH_LABELS = {"poly": "Poly branch", "dl": "DL branch", "de": "DE branch"}
 _REFINER_LABELS = {"m1": "Refiner mask M1", "m2": "Refiner mask M2", "m3": "Refiner mask M3", "c": "Refiner content C"}
 _WARPED = "Warped (holes in magenta)"
+_KEEP = "KEEP"  # marker file of a job prune_jobs leaves alone
 
 #: Every view that can be compared with the final right view, in display order.
 BRANCH_VIEWS: tuple[str, ...] = (*_BRANCH_LABELS.values(), _REFINER_LABELS["c"], _WARPED)
@@ -413,8 +415,13 @@ def job_folder(job_id: str, root: str | os.PathLike | None = None) -> Path:
     return folder
 
 
+def keep_job(job_id: str, root: str | os.PathLike | None = None) -> None:
+    """Exempt a job from :func:`prune_jobs` (a cached example's stages stay browsable)."""
+    (job_folder(job_id, root) / _KEEP).touch()
+
+
 def prune_jobs(max_age_s: float = 3600.0, root: str | os.PathLike | None = None) -> int:
-    """Delete job folders not modified for ``max_age_s`` seconds.
+    """Delete job folders not modified for ``max_age_s`` seconds (except kept ones).
 
     Returns:
         How many folders were removed.
@@ -425,7 +432,8 @@ def prune_jobs(max_age_s: float = 3600.0, root: str | os.PathLike | None = None)
     cutoff = time.time() - max_age_s
     removed = 0
     for child in base.iterdir():
-        if child.is_dir() and _JOB_ID.fullmatch(child.name) and child.stat().st_mtime < cutoff:
+        old = child.is_dir() and _JOB_ID.fullmatch(child.name) and child.stat().st_mtime < cutoff
+        if old and not (child / _KEEP).exists():
             shutil.rmtree(child, ignore_errors=True)
             removed += 1
     return removed
@@ -525,7 +533,7 @@ def plan_conversion(
     if not info.is_image and first >= info.frames:
         raise ValueError(f"start: {start:g} s is at or past the end of {name} ({info.duration:.1f} s)")
     total = 1 if info.is_image else max(1, min(info.frames - first, int(math.floor(max_seconds * info.fps + 1e-6))))
-    notes = _window_notes(info, start, first, total, max_seconds)
+    notes = _window_notes(info, start, first, total)
     job_id, folder = new_job(root)
     width, height = work_size(info.width, info.height, limits.work_side)
     input_path, offset = str(info.path), first
@@ -572,11 +580,12 @@ def _check_kind(kind: str) -> str:
     return kind
 
 
-def _window_notes(info: video.VideoInfo, start: float, first: int, total: int, max_seconds: float) -> list[str]:
+def _window_notes(info: video.VideoInfo, start: float, first: int, total: int) -> list[str]:
     """A note when only part of a video is converted."""
-    if info.is_image or first + total >= info.frames and first == 0:
+    to_end = first + total >= info.frames
+    if info.is_image or (to_end and first == 0):
         return []
-    if first + total >= info.frames:
+    if to_end:
         return [f"Converting from {start:g} s to the end ({total / info.fps:.1f} s of {info.duration:.1f} s)."]
     return [
         f"Converting {total / info.fps:.1f} s of {info.duration:.1f} s (from {start:g} s); raise 'Max seconds' "

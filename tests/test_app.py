@@ -293,15 +293,17 @@ def test_prune_removes_only_old_job_folders(tmp_path):
     import os
     import time
 
-    old_id, old = support.new_job(tmp_path)
+    _, old = support.new_job(tmp_path)
     _, fresh = support.new_job(tmp_path)
-    other = tmp_path / "keep-me"
+    kept_id, kept = support.new_job(tmp_path)
+    support.keep_job(kept_id, root=tmp_path)
+    other = tmp_path / "not-a-job"
     other.mkdir()
     past = time.time() - 7200
-    os.utime(old, (past, past))
-    os.utime(other, (past, past))
+    for folder in (old, kept, other):
+        os.utime(folder, (past, past))
     assert support.prune_jobs(3600, root=tmp_path) == 1
-    assert not old.exists() and fresh.exists() and other.exists()
+    assert not old.exists() and fresh.exists() and kept.exists() and other.exists()
 
 
 def test_depth_path_with_a_tiny_model(tiny_depth_dir, tmp_path):

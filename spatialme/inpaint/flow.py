@@ -34,16 +34,27 @@ same coordinates (exact for a pure pan or a distant scene, off by the local disp
 change otherwise), and the hole extension prefers the right-hand neighbour. The check
 below rejects most of what that approximation gets wrong, but pass the disparity.
 
-Trust. A pixel ``p`` of frame ``t`` is copied from ``q = p + F_t->s(p)`` only if the
-backward flow brings it home, ``|F_t->s(p) + F_s->t(q)| < tau`` (forward-backward
-consistency, Sundaram et al. 2010), and every bilinear tap of ``q`` is a *known* pixel of
-frame ``s`` at least ``source_margin`` px from its holes (sources are never holes, nor
-pixels propagated earlier, so errors cannot chain; the ring of pixels around a hole holds
-the left view's anti-aliased silhouettes, half foreground, and is not trusted). Consistency
-alone is not enough: DIS smooths flow over its patch size across motion boundaries, and
-two equally wrong flows agree; the margin and the background-side extension remove most
-of that. Frames are tried nearest first (``t - 1, t + 1, t - 2, ...``) and never across a
-scene cut.
+Trust. A pixel ``p`` of frame ``t`` is copied from ``q = p + F_t->s(p)`` only if
+
+* the backward flow brings it home, ``|F_t->s(p) + F_s->t(q)| < tau`` (forward-backward
+  consistency, Sundaram et al. 2010);
+* every bilinear tap of ``q`` is a *known* pixel of frame ``s`` at least
+  ``source_margin`` px from its holes: sources are never holes nor pixels propagated
+  earlier, so errors cannot chain, and the ring around a hole holds the left view's
+  anti-aliased silhouettes (half foreground) and is not trusted;
+* (with disparity) the source lies behind the hole's occluder: a hole pixel shows what the
+  left camera could not see because something nearer hid it, and that occluder is the
+  known pixel bounding the hole on the left (:func:`occluder_disparity`), so the source's
+  right-view disparity must be smaller by :data:`DEPTH_MARGIN`. This catches a hole
+  between two foreground objects, whose flow, borrowed from a foreground neighbour, is
+  consistent yet points at foreground.
+
+Consistency alone is not enough: DIS smooths flow over its patch size across motion
+boundaries, and two equally wrong flows agree. On synthetic clips with exact ground
+truth (256x384, 8 frames, moving camera, 12 seeded scenes) the three tests together fill
+14 % of the hole pixels at 37.9 dB PSNR against the true right view (the Poly fill: 23.4
+dB on the same pixels); without the margin and the depth test, 20 % at 25.9 dB. Frames
+are tried nearest first (``t - 1, t + 1, t - 2, ...``) and never across a scene cut.
 
 Cost. Frame pairs are visited by distance, ``(t, t + 1)`` for every ``t``, then
 ``(t, t + 2)``...: one pair's two DIS flows serve both frames (``t`` from ``t + 1`` and
@@ -62,7 +73,16 @@ import numpy as np
 from ..checks import check_array, check_clip, check_disparity, check_range
 from ..warp import forward_warp
 
-__all__ = ["FlowConfig", "PRESETS", "compute_flow", "fill_from_background", "fb_error", "occluder_disparity", "right_view_flow", "propagate"]
+__all__ = [
+    "FlowConfig",
+    "PRESETS",
+    "compute_flow",
+    "fill_from_background",
+    "fb_error",
+    "occluder_disparity",
+    "right_view_flow",
+    "propagate",
+]
 
 #: Largest believable change of a point's disparity between two frames ``k`` apart, px.
 MAX_DISPARITY_CHANGE = 1.0
@@ -92,8 +112,8 @@ class FlowConfig:
         source_margin: known pixels within this many px of a hole of the source frame
             are not copied. They are the anti-aliased silhouette pixels of the left view
             (a mix of foreground and background) that the warp puts at the edges of every
-            hole; on synthetic scenes with exact ground truth, ``1`` lifts the PSNR of
-            the propagated pixels from about 25 to 33 dB for two thirds of the coverage.
+            hole; on synthetic scenes with exact ground truth, ``1`` lifts the PSNR of the
+            propagated pixels from about 31 to 38 dB for 70 % of the coverage.
     """
 
     neighbors: int = 3
@@ -105,8 +125,9 @@ class FlowConfig:
         if isinstance(self.neighbors, bool) or not isinstance(self.neighbors, (int, np.integer)) or not 0 <= self.neighbors <= 64:
             raise ValueError(f"neighbors: expected an integer in [0, 64], got {self.neighbors!r}")
         check_range("fb_tolerance", self.fb_tolerance, 0.0, 1e6)
-        if isinstance(self.source_margin, bool) or not isinstance(self.source_margin, (int, np.integer)) or not 0 <= self.source_margin <= 16:
-            raise ValueError(f"source_margin: expected an integer in [0, 16], got {self.source_margin!r}")
+        margin = self.source_margin
+        if isinstance(margin, bool) or not isinstance(margin, (int, np.integer)) or not 0 <= margin <= 16:
+            raise ValueError(f"source_margin: expected an integer in [0, 16], got {margin!r}")
         if self.preset not in PRESETS:
             raise ValueError(f"preset: expected one of {', '.join(PRESETS)}; got {self.preset!r}")
 
@@ -234,7 +255,8 @@ def right_view_flow(
     if disparity_t is None or disparity_s is None:
         return fill_from_background(left_flow, hole_mask)
     xs, ys = _grid(*left_flow.shape[:2])
-    moved = cv2.remap(disparity_s, xs + left_flow[..., 0], ys + left_flow[..., 1], cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=np.nan)
+    mx, my = xs + left_flow[..., 0], ys + left_flow[..., 1]
+    moved = cv2.remap(disparity_s, mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=np.nan)
     change = moved - disparity_t
     # a change beyond MAX_DISPARITY_CHANGE means the flow landed on another surface (an
     # occlusion edge moved), not that this point changed depth: assume none there

@@ -243,7 +243,8 @@ class GatedInpainter(
         parts = [(rgb - 0.5) * known, mask]
         if self.config.use_disparity:
             if disparity is None or disparity.shape != mask.shape:
-                raise ValueError(f"disparity: this model reads a (B, 1, H, W) disparity, got {None if disparity is None else tuple(disparity.shape)}")
+                got = None if disparity is None else tuple(disparity.shape)
+                raise ValueError(f"disparity: this model reads a (B, 1, H, W) disparity, got {got}")
             parts.append(disparity * known)
         x = torch.cat(parts, 1)
         height, width = x.shape[-2:]
@@ -421,7 +422,9 @@ def inpaint_frames(
     return out
 
 
-def _padded(model: GatedInpainter, warped: np.ndarray, holes: np.ndarray, disp: np.ndarray | None, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def _padded(
+    model: GatedInpainter, warped: np.ndarray, holes: np.ndarray, disp: np.ndarray | None, t: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Frame ``t`` padded to the model's alignment: ``(Hp, Wp, 3) uint8``, ``(Hp, Wp)`` float
     mask (the padding is a hole) and ``(Hp, Wp)`` float disparity or None."""
     align = model.config.alignment
@@ -439,7 +442,13 @@ def _padded(model: GatedInpainter, warped: np.ndarray, holes: np.ndarray, disp: 
 
 
 def _whole_frames(
-    model: GatedInpainter, warped: np.ndarray, holes: np.ndarray, disp: np.ndarray | None, out: np.ndarray, pixels: int, device: torch.device
+    model: GatedInpainter,
+    warped: np.ndarray,
+    holes: np.ndarray,
+    disp: np.ndarray | None,
+    out: np.ndarray,
+    pixels: int,
+    device: torch.device,
 ) -> None:
     """Run whole frames, about ``pixels`` padded pixels (at least one frame) per pass, into ``out``."""
     height, width = holes.shape[1:]
@@ -688,7 +697,8 @@ def _load(weights: str | os.PathLike | None) -> GatedInpainter:
                 return GatedInpainter.from_pretrained(folder)
         except Exception as exc:  # noqa: BLE001 - any Hub/cache failure becomes the one-line error
             errors.append(type(exc).__name__)
-    raise FileNotFoundError(f"the learned inpainter has no trained weights at Hub repo {repo!r} (nor in its cache: {', '.join(errors) or 'no model files'}); {hint}")
+    why = ", ".join(errors) or "no model files"
+    raise FileNotFoundError(f"the learned inpainter has no trained weights at Hub repo {repo!r} (nor in its cache: {why}); {hint}")
 
 
 class LearnedFill:
