@@ -85,6 +85,7 @@ class StereoOutput:
         warped: ``(T, H, W, 3) uint8`` plain forward warp, holes 0.
         warped_disparity: ``(T, H, W) float32`` disparity px seen from the right view.
         variant: the variant that produced ``right``.
+        de_hole_mask: ``(T, H, W) bool`` holes of the DE re-warp, when the DE branch ran.
     """
 
     right: np.ndarray
@@ -93,6 +94,7 @@ class StereoOutput:
     warped: np.ndarray
     warped_disparity: np.ndarray
     variant: str
+    de_hole_mask: np.ndarray | None = None
 
 
 @dataclass
@@ -139,6 +141,8 @@ class StageFrame:
         hole_mask: ``(H, W) bool``.
         branches: branch name -> ``(H, W, 3) uint8``.
         right: ``(H, W, 3) uint8`` final right view.
+        refiner: for the full variant, the refiner's ``m1``, ``m2``, ``m3`` ``(H, W)``
+            float32 masks and content ``c`` ``(H, W, 3) uint8``.
     """
 
     index: int
@@ -148,9 +152,12 @@ class StageFrame:
     hole_mask: np.ndarray
     branches: dict[str, np.ndarray]
     right: np.ndarray
+    refiner: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def _stage_frames(chunk: np.ndarray, disp: np.ndarray, result: StereoOutput, offset: int, keep: set[int]) -> list[StageFrame]:
+def _stage_frames(
+    chunk: np.ndarray, disp: np.ndarray, result: StereoOutput, offset: int, keep: set[int], refiner_maps: Callable[[StereoOutput, int], dict]
+) -> list[StageFrame]:
     """The kept frames of one chunk as :class:`StageFrame` objects (copies, chunk-independent)."""
     return [
         StageFrame(
@@ -161,6 +168,7 @@ def _stage_frames(chunk: np.ndarray, disp: np.ndarray, result: StereoOutput, off
             hole_mask=result.hole_mask[i].copy(),
             branches={k: v[i].copy() for k, v in result.branches.items()},
             right=result.right[i].copy(),
+            refiner=refiner_maps(result, i),
         )
         for i in range(len(chunk))
         if offset + i in keep
@@ -347,7 +355,29 @@ class StereoPipeline:
             warped=branches.warp.image,
             warped_disparity=branches.warp.disparity,
             variant=variant,
+            de_hole_mask=branches.de_hole_mask,
         )
+
+    def refiner_maps(self, out: StereoOutput, t: int) -> dict[str, np.ndarray]:
+        """The refiner's masks and content for frame ``t`` of a ``"full"`` result (whole frame).
+
+        Returns:
+            ``{"m1", "m2", "m3"}: (H, W) float32 in [0, 1]`` and ``"c": (H, W, 3) uint8``
+            (paper Fig. 7); empty for other variants.
+        """
+        if out.variant != "full":
+            return {}
+        import torch
+
+        def tensor(image: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(image).permute(2, 0, 1)[None].float().div(255).to(self.device)
+
+        masks = torch.from_numpy(np.stack([out.hole_mask[t], out.de_hole_mask[t]])[None].astype(np.float32)).to(self.device)
+        with torch.no_grad():
+            res = self.refiner(tensor(out.branches["poly"][t]), tensor(out.branches["de"][t]), tensor(out.branches["dl"][t]), masks)
+        maps = {k: getattr(res, k)[0, 0].float().cpu().numpy() for k in ("m1", "m2", "m3")}
+        maps["c"] = (res.content[0].permute(1, 2, 0).clamp(0, 1).float().cpu().numpy() * 255 + 0.5).astype(np.uint8)
+        return maps
 
     # ------------------------------------------------------------------ files
 
@@ -438,7 +468,7 @@ class StereoPipeline:
             for chunk in chunks:
                 disp = disparity_of(chunk, done)
                 result = self.synthesize(chunk, disp, variant)
-                stages.extend(_stage_frames(chunk, disp, result, done, keep))
+                stages.extend(_stage_frames(chunk, disp, result, done, keep, self.refiner_maps))
                 done += len(chunk)
                 if progress is not None:
                     progress(done, total, "synthesis")

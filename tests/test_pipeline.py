@@ -137,3 +137,14 @@ def test_missing_weights_folder_makes_learned_variants_unavailable(tmp_path):
     pipe = StereoPipeline.from_pretrained(tmp_path)
     with pytest.raises(VariantUnavailable, match="no trained inpainter"):
         pipe.synthesize(left, disp, variant="dl")
+
+
+def test_full_variant_reports_refiner_maps(tiny_weights):
+    left, disp = layered(t=2, h=32, w=48)
+    pipe = StereoPipeline.from_pretrained(tiny_weights, device="cpu")
+    out = pipe.synthesize(left, disp, variant="full")
+    maps = pipe.refiner_maps(out, 1)
+    assert set(maps) == {"m1", "m2", "m3", "c"}
+    assert maps["m1"].shape == (32, 48) and 0 <= maps["m1"].min() and maps["m3"].max() <= 1
+    assert maps["c"].shape == (32, 48, 3) and maps["c"].dtype == np.uint8
+    assert pipe.refiner_maps(StereoPipeline().synthesize(left, disp), 0) == {}
