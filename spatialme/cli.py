@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--inpainter", metavar="DIR", help="trained inpainter (refiner stage)")
     tr.add_argument("--vgg19", metavar="FILE", help="local VGG19 state dict for the perceptual loss (off without it)")
     tr.add_argument("--no-adversarial", action="store_true", help="turn off the adversarial term")
+    tr.add_argument("--lr", type=float, help="Adam learning rate (paper: 1e-4)")
     tr.add_argument("--seed", type=int, help="seed (default 0)")
     tr.add_argument("--device", help="cpu, cuda or cuda:N")
     return parser
@@ -102,6 +103,7 @@ def _train(args: argparse.Namespace) -> int:
         vgg19=args.vgg19,
         adversarial=False if args.no_adversarial else None,
         seed=args.seed,
+        lr=args.lr,
         device=args.device,
     )
     final = train(config)

@@ -18,6 +18,7 @@ from spatialme.inpaint.learned import (
     GatedInpainter,
     InpainterConfig,
     LearnedFill,
+    _windows,
     inpaint_frames,
     inpainting_loss,
     make_inpainting_batch,
@@ -200,6 +201,22 @@ def test_tiled_equals_whole_frame_with_enough_margin(warp, tile):
     assert (tiled != whole).mean() < 1e-3
     small = inpaint_frames(model, warp.image, warp.hole_mask, warp.disparity, tile=tile, margin=4)
     np.testing.assert_array_equal(small[~warp.hole_mask], warp.image[~warp.hole_mask])
+
+
+def test_windows_cover_only_cells_with_holes():
+    holes = np.zeros((40, 72), bool)
+    holes[5, 70] = True  # one hole pixel near the right border
+    windows = _windows(holes, 16, 8)
+    assert windows == [(0, 64, 16, 72, 0, 40)]  # the 32 px window is shifted inside the frame
+    assert _windows(np.zeros((40, 72), bool), 16, 8) == []
+    whole = _windows(np.ones((8, 8), bool), 16, 8)
+    assert whole == [(0, 0, 8, 8, 0, 0)]
+
+
+def test_inpaint_frames_restores_the_training_mode(warp):
+    model = tiny_model().train()
+    inpaint_frames(model, warp.image[:1], warp.hole_mask[:1], warp.disparity[:1])
+    assert model.training
 
 
 def test_inpaint_frames_validation(warp):
