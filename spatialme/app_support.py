@@ -328,7 +328,7 @@ def variant_status(pipe: StereoPipeline) -> dict[str, str | None]:
     status: dict[str, str | None] = {}
     for variant in VARIANTS:
         try:
-            pipe._require(variant)
+            pipe.check_variant(variant)
             status[variant] = None
         except VariantUnavailable as err:
             status[variant] = str(err)
@@ -358,16 +358,14 @@ def request_pipeline(
     from .depth import DepthEstimator
 
     base = models.pipeline
-    pipe = copy.copy(base)
-    pipe.config = replace(
-        base.config, disparity=DisparityConfig(divergence, convergence), depth_input_size=depth_size
-    )
+    config = replace(base.config, disparity=DisparityConfig(divergence, convergence), depth_input_size=depth_size)
+    estimator = None
     if models.depth_model is not None:
         model = copy.copy(models.depth_model)
         if hasattr(model, "input_size"):
             model.input_size = depth_size
-        pipe._depth = DepthEstimator(model=model)
-    return pipe
+        estimator = DepthEstimator(model=model)
+    return base.derive(config=config, depth_estimator=estimator)
 
 
 def depth_missing_message(reason: str) -> str:

@@ -264,7 +264,7 @@ class StereoPipeline:
 
     # ------------------------------------------------------------------ synthesis
 
-    def _require(self, variant: str) -> None:
+    def check_variant(self, variant: str) -> None:
         """Check ``variant`` is known and its learned parts load; else :class:`VariantUnavailable`."""
         check_choice("variant", variant, VARIANTS)
         try:
@@ -274,6 +274,22 @@ class StereoPipeline:
                 self.refiner  # noqa: B018
         except (FileNotFoundError, ImportError) as exc:
             raise VariantUnavailable(f"variant: {variant!r} is unavailable: {exc}; use variant='poly'") from None
+
+    def derive(self, *, config: PipelineConfig | None = None, depth_estimator=None) -> "StereoPipeline":
+        """A pipeline that shares this one's loaded networks but has its own settings and state.
+
+        Args:
+            config: settings for the new pipeline (default: this one's).
+            depth_estimator: its own :class:`spatialme.depth.DepthEstimator` (e.g. around this
+                pipeline's depth network, so a web request gets a fresh stabiliser); ``None``
+                builds one on first use.
+
+        Returns:
+            A new :class:`StereoPipeline`; the learned inpainter and refiner are shared.
+        """
+        other = StereoPipeline(config or self.config, depth_estimator=depth_estimator, pretrained=self.pretrained)
+        other._learned_fill, other._refiner = self._learned_fill, self._refiner
+        return other
 
     @property
     def learned_fill(self):
@@ -331,7 +347,7 @@ class StereoPipeline:
         Returns:
             :class:`StereoOutput` (always with a leading ``T`` axis).
         """
-        self._require(variant)
+        self.check_variant(variant)
         clip = check_clip("left", left)
         disp = check_disparity("disparity", disparity, *clip.shape[:3])
         which = _VARIANT_BRANCHES[variant]
@@ -419,7 +435,7 @@ class StereoPipeline:
         """
         t0 = time.perf_counter()
         fmt = canonical_format(fmt)
-        self._require(variant)
+        self.check_variant(variant)
         if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1):
             raise ValueError(f"max_frames: expected a positive integer, got {max_frames!r}")
         if isinstance(inspect, bool) or not isinstance(inspect, int) or inspect < 0:

@@ -148,3 +148,11 @@ def test_full_variant_reports_refiner_maps(tiny_weights):
     assert maps["m1"].shape == (32, 48) and 0 <= maps["m1"].min() and maps["m3"].max() <= 1
     assert maps["c"].shape == (32, 48, 3) and maps["c"].dtype == np.uint8
     assert pipe.refiner_maps(StereoPipeline().synthesize(left, disp), 0) == {}
+
+
+def test_derive_shares_networks_not_state(tiny_weights):
+    base = StereoPipeline.from_pretrained(tiny_weights, device="cpu")
+    base.check_variant("full")  # loads the learned parts
+    child = base.derive(config=PipelineConfig(chunk=3, device="cpu"))
+    assert child.learned_fill is base.learned_fill and child.refiner is base.refiner
+    assert child.config.chunk == 3 and base.config.chunk == 16 and child._depth is None

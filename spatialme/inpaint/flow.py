@@ -107,8 +107,10 @@ class FlowConfig:
         fb_tolerance: ``tau`` in px: the largest forward-backward flow error a copied
             pixel may have.
         preset: DIS optical-flow preset, ``"ultrafast"``, ``"fast"`` or ``"medium"``
-            (about 9, 18 and 95 ms per 720p flow on 2 cores; see
-            ``benchmarks/bench_learned.py``).
+            (about 9, 18 and 95 ms per 720p flow on 2 cores). On 720p clips ``"fast"``
+            halves the cost of :func:`propagate` and copies as many pixels, about 3 dB
+            less exactly (42 against 45 dB); on small frames it loses more (28 against 33
+            dB at 128x192). See ``benchmarks/bench_learned.py``.
         source_margin: known pixels within this many px of a hole of the source frame
             are not copied. They are the anti-aliased silhouette pixels of the left view
             (a mix of foreground and background) that the warp puts at the edges of every
@@ -168,7 +170,7 @@ def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _sample(values: np.ndarray, flow: np.ndarray, border: float = 0.0) -> np.ndarray:
-    """Bilinear ``values[p + flow(p)]``; a position outside ``[0, W-1] x [0, H-1]`` reads ``border``.
+    """Bilinear ``values[p + flow(p)]`` for every pixel ``p``; outside the frame reads ``border``.
 
     Args:
         values: ``(H, W)`` or ``(H, W, C)`` (C <= 4) float32 or uint8.
@@ -177,14 +179,60 @@ def _sample(values: np.ndarray, flow: np.ndarray, border: float = 0.0) -> np.nda
     Returns:
         Same dtype and shape as ``values``.
     """
-    height, width = flow.shape[:2]
-    xs, ys = _grid(height, width)
-    mx, my = xs + flow[..., 0], ys + flow[..., 1]
+    xs, ys = _grid(*flow.shape[:2])
+    return _sample_at(values, xs + flow[..., 0], ys + flow[..., 1], border)
+
+
+#: Points per row of the maps :func:`_sample_at` hands to ``cv2.remap`` (its maps must stay
+#: below 32767 px a side).
+_POINT_ROW = 1024
+
+
+def _sample_at(values: np.ndarray, x: np.ndarray, y: np.ndarray, border: float = 0.0) -> np.ndarray:
+    """Bilinear ``values[y, x]`` at float positions; outside ``[0, W-1] x [0, H-1]`` reads ``border``.
+
+    Args:
+        values: ``(H, W)`` or ``(H, W, C)`` (C <= 4) float32 or uint8.
+        x, y: float32 positions px, any equal shapes (``(H, W)`` maps or ``(N,)`` points).
+
+    Returns:
+        ``x.shape`` (+ ``(C,)``), the dtype of ``values``.
+    """
+    height, width = values.shape[:2]
+    x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
+    channels = values.shape[2:]
+    if x.ndim == 2:
+        mx, my = x, y
+    else:  # a point list: lay it out in rows of _POINT_ROW for cv2.remap
+        count = x.size
+        cols = min(max(count, 1), _POINT_ROW)
+        pad = -count % cols
+        mx = np.pad(x.ravel(), (0, pad)).reshape(-1, cols)
+        my = np.pad(y.ravel(), (0, pad)).reshape(-1, cols)
     out = cv2.remap(values, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    outside = (mx < 0) | (mx > width - 1) | (my < 0) | (my > height - 1)
+    out = out.reshape(*mx.shape, *channels)  # cv2 drops a single channel axis
+    if x.ndim != 2:
+        out = out.reshape(-1, *channels)[: x.size].reshape(*x.shape, *channels)
+    outside = (x < 0) | (x > width - 1) | (y < 0) | (y > height - 1)
     if outside.any():
         out[outside] = border
     return out
+
+
+def _row_neighbours(unknown: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest known column at or left of / at or right of every pixel of its row.
+
+    Args:
+        unknown: ``(..., H, W)`` bool.
+
+    Returns:
+        ``(left, right)``, int32 arrays of that shape; ``-1`` / ``W`` where none.
+    """
+    width = unknown.shape[-1]
+    cols = np.arange(width, dtype=np.int32)
+    left = np.maximum.accumulate(np.where(unknown, np.int32(-1), cols), axis=-1)
+    right = np.minimum.accumulate(np.where(unknown, np.int32(width), cols)[..., ::-1], axis=-1)[..., ::-1]
+    return left, right
 
 
 def fill_from_background(values: np.ndarray, unknown: np.ndarray, disparity: np.ndarray | None = None) -> np.ndarray:
@@ -211,25 +259,22 @@ def fill_from_background(values: np.ndarray, unknown: np.ndarray, disparity: np.
     if disparity is not None and np.shape(disparity) != unknown.shape:
         raise ValueError(f"disparity: expected shape {unknown.shape} matching unknown, got {np.shape(disparity)}")
     width = unknown.shape[-1]
-    cols = np.arange(width)
-    left = np.maximum.accumulate(np.where(unknown, -1, cols), axis=-1)  # nearest known at or left of x
-    right = np.flip(np.minimum.accumulate(np.flip(np.where(unknown, width, cols), -1), axis=-1), -1)
-    has_l, has_r = left >= 0, right < width
-    left_c, right_c = np.clip(left, 0, width - 1), np.clip(right, 0, width - 1)
+    left, right = _row_neighbours(unknown)
+    where = np.nonzero(unknown)  # holes are a few percent of a frame: work on them only
+    lft, rgt = left[where], right[where]
+    has_l, has_r = lft >= 0, rgt < width
+    lft, rgt = np.clip(lft, 0, width - 1), np.clip(rgt, 0, width - 1)
+    rows = where[:-1]
     if disparity is None:
         take_left = has_l & ~has_r
     else:
         d = np.asarray(disparity, np.float32)
-        dl = np.take_along_axis(d, left_c, -1)
-        dr = np.take_along_axis(d, right_c, -1)
-        take_left = has_l & (~has_r | (dl < dr))
-    src = np.where(take_left, left_c, right_c)
-    if values.ndim == unknown.ndim + 1:
-        picked = np.take_along_axis(values, src[..., None], -2)
-        empty = (~has_l & ~has_r)[..., None]
-        return np.where(unknown[..., None], np.where(empty, 0, picked), values).astype(values.dtype)
-    picked = np.take_along_axis(values, src, -1)
-    return np.where(unknown, np.where(~has_l & ~has_r, 0, picked), values).astype(values.dtype)
+        take_left = has_l & (~has_r | (d[(*rows, lft)] < d[(*rows, rgt)]))
+    picked = values[(*rows, np.where(take_left, lft, rgt))]
+    picked[~has_l & ~has_r] = 0
+    out = values.copy()
+    out[where] = picked
+    return out
 
 
 def _pair_flows(dis: cv2.DISOpticalFlow, first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -300,12 +345,13 @@ def occluder_disparity(holes: np.ndarray, disparity: np.ndarray) -> np.ndarray:
         ``(..., H, W) float32``: the occluder's disparity on hole pixels of runs bounded on
         both sides, ``+inf`` elsewhere.
     """
+    holes = np.asarray(holes, bool)
     width = holes.shape[-1]
-    cols = np.arange(width)
-    left = np.maximum.accumulate(np.where(holes, -1, cols), axis=-1)
-    right = np.flip(np.minimum.accumulate(np.flip(np.where(holes, width, cols), -1), axis=-1), -1)
-    occ = np.take_along_axis(np.asarray(disparity, np.float32), np.clip(left, 0, width - 1), -1)
-    return np.where(holes & (left >= 0) & (right < width), occ, np.inf).astype(np.float32)
+    left, right = _row_neighbours(holes)
+    out = np.full(holes.shape, np.inf, np.float32)
+    where = np.nonzero(holes & (left >= 0) & (right < width))
+    out[where] = np.asarray(disparity, np.float32)[(*where[:-1], left[where])]
+    return out
 
 
 def _copy_along(
@@ -332,21 +378,27 @@ def _copy_along(
             (:func:`occluder_disparity`), or None for no depth test.
         source_disparity: ``(H, W) float32`` right-view disparity of the source frame.
     """
+    ys, xs = np.nonzero(remaining)  # only the open holes are evaluated
+    if not len(ys):
+        return
+    step = forward[ys, xs]
+    qx, qy = xs + step[:, 0], ys + step[:, 1]
+    back = _sample_at(np.ascontiguousarray(backward, np.float32), qx, qy, border=np.nan)
+    ok = np.hypot(step[:, 0] + back[:, 0], step[:, 1] + back[:, 1]) < config.fb_tolerance  # NaN (outside) fails
     src_known = (~source_holes).astype(np.float32)
     if config.source_margin:
         size = 2 * config.source_margin + 1
         src_known = cv2.erode(src_known, np.ones((size, size), np.uint8))
-    known = _sample(src_known, forward)  # 1 only if all 4 taps are trusted
-    ok = remaining & (known > 1.0 - 1e-4) & (fb_error(forward, backward) < config.fb_tolerance)
+    ok &= _sample_at(src_known, qx, qy) > 1.0 - 1e-4  # 1 only if all 4 taps are trusted
     if bound is not None and source_disparity is not None and ok.any():
-        # depth test: the source must lie behind the target hole's occluder (3x3 max: no tap may be nearer)
+        # depth test: the source lies behind the target hole's occluder (3x3 max: no tap may be nearer)
         nearest = cv2.dilate(np.ascontiguousarray(source_disparity, np.float32), np.ones((3, 3), np.uint8))
-        ok &= _sample(nearest, forward, border=np.inf) < bound - DEPTH_MARGIN
+        ok &= _sample_at(nearest, qx, qy, border=np.inf) < bound[ys, xs] - DEPTH_MARGIN
     if not ok.any():
         return
-    values = _sample(source, forward)
-    filled[ok] = values[ok]
-    remaining &= ~ok
+    ys, xs = ys[ok], xs[ok]
+    filled[ys, xs] = _sample_at(source, qx[ok], qy[ok])
+    remaining[ys, xs] = False
 
 
 def propagate(
