@@ -50,6 +50,7 @@ import torch
 import torch.nn.functional as F
 
 from .checks import check_array, check_clip, check_finite, check_range
+from .registry import Registry
 from .scenes import SceneCutConfig, SceneCutDetector
 
 __all__ = [
@@ -259,7 +260,7 @@ class DepthModel(abc.ABC):
         """
 
 
-_BACKENDS: dict[str, Callable[[DepthConfig], DepthModel]] = {}
+_BACKENDS: Registry[Callable[[DepthConfig], DepthModel]] = Registry("depth backend", "backend")
 
 
 def register_depth_backend(
@@ -282,20 +283,12 @@ def register_depth_backend(
     if not isinstance(name, str) or not name:
         raise ValueError(f"name: expected a non-empty string, got {name!r}")
 
-    def decorator(factory: Callable[[DepthConfig], DepthModel]) -> Callable[[DepthConfig], DepthModel]:
-        if name in _BACKENDS and not overwrite:
-            raise ValueError(f"name: a depth backend called {name!r} is already registered")
-        if not callable(factory):
-            raise ValueError(f"factory: expected a callable, got {type(factory).__name__}")
-        _BACKENDS[name] = factory
-        return factory
-
-    return decorator
+    return _BACKENDS.register(name, overwrite=overwrite)
 
 
 def available_depth_backends() -> tuple[str, ...]:
     """Names of the registered depth backends, sorted."""
-    return tuple(sorted(_BACKENDS))
+    return _BACKENDS.names()
 
 
 def load_depth_model(config: DepthConfig | None = None) -> DepthModel:
@@ -314,10 +307,7 @@ def load_depth_model(config: DepthConfig | None = None) -> DepthModel:
     config = DepthConfig() if config is None else config
     if not isinstance(config, DepthConfig):
         raise ValueError(f"config: expected a DepthConfig, got {type(config).__name__}")
-    if config.backend not in _BACKENDS:
-        names = ", ".join(available_depth_backends())
-        raise ValueError(f"backend: unknown depth backend {config.backend!r}; available: {names}")
-    return _BACKENDS[config.backend](config)
+    return _BACKENDS.get(config.backend)(config)
 
 
 class DepthAnythingModel(DepthModel):

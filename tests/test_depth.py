@@ -114,7 +114,7 @@ def test_unknown_backend_lists_available():
 
 
 def test_register_backend(monkeypatch, tiny_dir):
-    monkeypatch.setattr(depth_mod, "_BACKENDS", dict(depth_mod._BACKENDS))
+    monkeypatch.setattr(depth_mod._BACKENDS, "_entries", dict(depth_mod._BACKENDS._entries))
 
     @register_depth_backend("tiny-test")
     def _factory(config: DepthConfig) -> DepthAnythingModel:

@@ -45,6 +45,7 @@ import cv2
 import numpy as np
 
 from ..checks import check_array, check_choice, check_clip, check_range
+from ..registry import Registry
 from ..video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VideoLimits, read_frames, read_image
 
 __all__ = [
@@ -170,29 +171,22 @@ class Matcher(Protocol):
         """
 
 
-_MATCHERS: dict[str, Matcher] = {}
+_MATCHERS: Registry[Matcher] = Registry("matcher", "method")
 
 
 def register_matcher(name: str) -> Callable[[Matcher], Matcher]:
     """Decorator registering a single-pair matcher function under a short name."""
-
-    def wrap(fn: Matcher) -> Matcher:
-        _MATCHERS[name] = fn
-        return fn
-
-    return wrap
+    return _MATCHERS.register(name, overwrite=True)
 
 
 def available_matchers() -> tuple[str, ...]:
     """Names of the registered matchers."""
-    return tuple(sorted(_MATCHERS))
+    return _MATCHERS.names()
 
 
 def get_matcher(name: str) -> Matcher:
     """The matcher registered as ``name``."""
-    if name not in _MATCHERS:
-        raise ValueError(f"method: expected one of {', '.join(available_matchers())}; got {name!r}")
-    return _MATCHERS[name]
+    return _MATCHERS.get(name)
 
 
 @register_matcher("sgbm")

@@ -15,6 +15,8 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from ..registry import Registry
+
 __all__ = ["Filler", "register_filler", "get_filler", "available_fillers", "composite"]
 
 
@@ -35,29 +37,22 @@ class Filler(Protocol):
         """
 
 
-_FILLERS: dict[str, Callable[[], Filler]] = {}
+_FILLERS: Registry[Callable[[], Filler]] = Registry("filler", "filler")
 
 
 def register_filler(name: str) -> Callable[[Callable[[], Filler]], Callable[[], Filler]]:
     """Decorator registering a filler factory under a short name."""
-
-    def wrap(factory: Callable[[], Filler]) -> Callable[[], Filler]:
-        _FILLERS[name] = factory
-        return factory
-
-    return wrap
+    return _FILLERS.register(name, overwrite=True)
 
 
 def available_fillers() -> tuple[str, ...]:
     """Names of the registered fillers."""
-    return tuple(sorted(_FILLERS))
+    return _FILLERS.names()
 
 
 def get_filler(name: str) -> Filler:
     """Instantiate the filler registered as ``name``."""
-    if name not in _FILLERS:
-        raise ValueError(f"filler: expected one of {', '.join(available_fillers())}; got {name!r}")
-    return _FILLERS[name]()
+    return _FILLERS.get(name)()
 
 
 def composite(warped: np.ndarray, fill: np.ndarray, hole_mask: np.ndarray) -> np.ndarray:

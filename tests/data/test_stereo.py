@@ -85,7 +85,7 @@ def test_registered_matcher_goes_through_the_left_right_check():
         assert not valid[:, :3].any() and valid[:, 3:].all()
         assert (disp[:, 3:] == 3.0).all()
     finally:
-        stereo._MATCHERS.pop("constant3")
+        stereo._MATCHERS._entries.pop("constant3")
 
 
 @pytest.mark.parametrize(
