@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--max-side", type=int, help="shrink stereo clips so each view's longer side is at most this, px")
     ev.add_argument("--cache", metavar="DIR", help="keep the matched disparity of --stereo clips here and reuse it")
     ev.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    ev.add_argument("--weights", metavar="DIR_OR_REPO", help="learned weights (inpainter/ and refiner/ folders, or a Hub repo id); default: the shipped ones")
     ev.add_argument("--json", metavar="OUT", help="also write the scores to this JSON file")
     tr = sub.add_parser("train", help="train the learned inpainter or the MHFU refiner on synthetic stereo scenes")
     tr.add_argument("stage", choices=("inpainter", "refiner"), help="which network")
@@ -240,7 +241,7 @@ def _eval(args: argparse.Namespace) -> int:
         scene_config = SceneConfig(height=args.height, width=args.width, frames=args.frames, max_disparity=args.max_disparity)
         paths = list_textures(args.textures)
         held_out = split_textures(paths)[1] or paths
-    pipe = StereoPipeline.from_pretrained(config=PipelineConfig(device=args.device))
+    pipe = StereoPipeline.from_pretrained(args.weights, config=PipelineConfig(device=args.device))
     has_lpips, why = lpips_status()
     if not has_lpips:
         print(f"{why}; the table has no LPIPS column")

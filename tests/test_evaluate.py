@@ -256,3 +256,29 @@ def test_cli_eval_bad_input_in_process(tmp_path, monkeypatch, capsys, args, mess
     assert cli.main(["eval", *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+
+
+def test_cli_eval_with_a_weights_folder(tmp_path):
+    """--weights points eval at a folder of learned weights (tiny random ones here)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    from spatialme.inpaint.learned import GatedInpainter
+    from spatialme.refiner import MHFURefiner
+
+    torch.manual_seed(0)
+    GatedInpainter(base_channels=8, levels=2).save_pretrained(tmp_path / "inpainter")
+    MHFURefiner(base_channels=8, levels=2).save_pretrained(tmp_path / "refiner")
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo), "HF_HUB_OFFLINE": "1"}
+    res = subprocess.run(
+        [sys.executable, "-m", "spatialme", "eval", "--synthetic", "1", "--frames", "3", "--height", "64", "--width", "96",
+         "--variants", "poly,full", "--baselines", "telea", "--weights", str(tmp_path), "--device", "cpu"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "| full |" in res.stdout and "| poly |" in res.stdout and "unavailable" not in res.stdout
