@@ -76,7 +76,7 @@ def main() -> None:
     _, test_paths = split_textures(list_textures(args.textures))
     scene = SceneConfig(height=args.height, width=args.width, frames=args.frames, max_disparity=10.0)
     pipe = StereoPipeline.from_pretrained(device="cpu")
-    result = evaluate_synthetic(pipe, load_textures(test_paths), args.scenes, scene, seed=10000, config=EvalConfig(variants=("poly", "dl", "dl+de", "full")))
+    result = evaluate_synthetic(pipe, load_textures(test_paths), args.scenes, scene, seed=10000, config=EvalConfig(variants=("poly", "dl", "dl+de", "full"), disparity_source="given"))
     table = result.table()
     print(table)
 
