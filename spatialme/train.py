@@ -34,9 +34,12 @@ import numpy as np
 import torch
 
 from .branches import run_branches
+from .data.degrade import random_degradation
 from .data.synthetic import SceneConfig, render_scene
+from .inpaint.expand import expand_disparity
 from .data.textures import list_textures, load_textures, split_textures
 from .inpaint.learned import normalize_disparity
+from .warp import forward_warp
 
 __all__ = ["TrainConfig", "PRESETS", "build_pool", "sample_batch", "train"]
 
@@ -68,6 +71,15 @@ class TrainConfig:
         model: constructor kwargs of the network being trained.
         ckpt_every, log_every: in steps.
         device: torch device.
+        degrade: share of pool scenes warped with an estimated-like disparity
+            (:func:`spatialme.data.degrade.random_degradation`: soft, slightly grown edges,
+            what the product's depth estimates look like) instead of the exact one; the
+            target stays the true right view.
+        de_holes: inpainter stage: share of pool scenes that also contribute their DE
+            re-warp (Algorithm 1's expanded disparity), so the network learns the holes
+            the DE branch hands it, bordered by the carried background band.
+        minutes: stop after this much training time (checkpoint and ``final/`` written
+            as at the last step); ``None`` = run all ``steps``.
     """
 
     stage: str = "inpainter"
@@ -89,6 +101,9 @@ class TrainConfig:
     ckpt_every: int = 100
     log_every: int = 10
     device: str = "cpu"
+    degrade: float = 0.5
+    de_holes: float = 0.5
+    minutes: float | None = None
 
     def __post_init__(self) -> None:
         if self.stage not in ("inpainter", "refiner"):
@@ -97,6 +112,12 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        for name in ("degrade", "de_holes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name}: expected a share in [0, 1], got {value!r}")
+        if self.minutes is not None and (isinstance(self.minutes, bool) or not isinstance(self.minutes, (int, float)) or not self.minutes > 0):
+            raise ValueError(f"minutes: expected a positive number or None, got {self.minutes!r}")
         if self.stage == "refiner" and not self.inpainter:
             raise ValueError("inpainter: the refiner stage needs a trained inpainter folder")
 
@@ -127,33 +148,40 @@ def build_pool(config: TrainConfig, textures: list[np.ndarray], fill=None, seed:
     """Render the scene pool and, for the refiner, its branch outputs.
 
     Args:
-        config: run settings (scene size, pool size, stage).
+        config: run settings (scene size, pool size, stage, ``degrade``, ``de_holes``).
         textures: training textures.
         fill: the DL filler (refiner stage).
         seed: pool seed (scene ``i`` uses ``seed * 100003 + i``).
 
     Returns:
-        Arrays with a leading frame axis ``N = pool_scenes * frames``: ``right`` (target),
-        ``warped``, ``hole`` and ``disparity`` (the plain warp's right-view disparity,
-        normalised per frame as the inpainter reads it at inference), and for the
-        refiner ``poly``, ``dl``, ``de``, ``de_hole``.
+        Arrays with a leading frame axis ``N`` (``pool_scenes * frames``, plus the DE
+        re-warps of the inpainter stage): ``right`` (target), ``warped``, ``hole`` and
+        ``disparity`` (the warp's right-view disparity, normalised per frame as the
+        inpainter reads it at inference), and for the refiner ``poly``, ``dl``, ``de``,
+        ``de_hole``. A ``config.degrade`` share of the scenes is warped with an
+        estimated-like disparity.
     """
     keys: dict[str, list[np.ndarray]] = {}
     which = ("poly", "dl", "de") if config.stage == "refiner" else ()
+    rng = np.random.default_rng(seed * 7 + 1)
+
+    def add(arrays: dict[str, np.ndarray]) -> None:
+        for key, value in arrays.items():
+            keys.setdefault(key, []).append(value)
+
     for i in range(config.pool_scenes):
         scene = render_scene(textures, config.scene, seed=seed * 100003 + i)
-        branches = run_branches(scene.left, scene.disparity, which, fill) if which else run_branches(scene.left, scene.disparity, ())
-        arrays = {
-            "right": scene.right,
-            "warped": branches.warp.image,
-            "hole": branches.warp.hole_mask,
-            "disparity": normalize_disparity(branches.warp.disparity, branches.warp.hole_mask),
-        }
+        disparity = random_degradation(scene.disparity, rng) if rng.random() < config.degrade else scene.disparity
+        branches = run_branches(scene.left, disparity, which, fill)
+        warp = branches.warp
+        arrays = {"right": scene.right, "warped": warp.image, "hole": warp.hole_mask, "disparity": normalize_disparity(warp.disparity, warp.hole_mask)}
         if which:
             arrays.update(branches.outputs)
             arrays["de_hole"] = branches.de_hole_mask
-        for key, value in arrays.items():
-            keys.setdefault(key, []).append(value)
+        add(arrays)
+        if not which and rng.random() < config.de_holes:
+            rewarp = forward_warp(scene.left, expand_disparity(disparity))
+            add({"right": scene.right, "warped": rewarp.image, "hole": rewarp.hole_mask, "disparity": normalize_disparity(rewarp.disparity, rewarp.hole_mask)})
     return {k: np.concatenate(v) for k, v in keys.items()}
 
 
@@ -293,7 +321,11 @@ def train(config: TrainConfig) -> Path:
     pool = build_pool(config, textures, fill, seed=pool_seed)
     t0 = time.perf_counter()
     model.train()
+    deadline = None if config.minutes is None else time.perf_counter() + 60.0 * config.minutes
     while step < config.steps:
+        if deadline is not None and time.perf_counter() > deadline:
+            log.info("time limit of %g min reached at step %d", config.minutes, step)
+            break
         if config.refresh_every and step % config.refresh_every == 0 and step > 0:
             pool = build_pool(config, textures, fill, seed=config.seed * 7919 + step // config.refresh_every)
         batch = sample_batch(pool, config.batch, config.crop, rng, device)
@@ -320,11 +352,12 @@ def train(config: TrainConfig) -> Path:
         loss.backward()
         optim.step()
         step += 1
-        if step % config.log_every == 0 or step == config.steps:
+        out_of_time = deadline is not None and time.perf_counter() > deadline
+        if step % config.log_every == 0 or step == config.steps or out_of_time:
             row.update(step=step, seconds=round(time.perf_counter() - t0, 2), total=loss.item())
             csv_log.write(row)
             log.info("step %d loss %.4f", step, loss.item())
-        if step % config.ckpt_every == 0 or step == config.steps:
+        if step % config.ckpt_every == 0 or step == config.steps or out_of_time:
             state = {"model": model.state_dict(), "optim": optim.state_dict(), "step": step, "rng": _rng_state(rng)}
             if disc is not None:
                 state.update(disc=disc.state_dict(), disc_optim=disc_optim.state_dict())

@@ -65,7 +65,7 @@ from ..checks import check_array, check_clip, check_disparity, check_range
 from ..data.synthetic import SceneConfig, StereoScene, render_scene
 from ..warp import forward_warp
 from .base import composite, register_filler
-from .flow import FlowConfig, fill_from_background, propagate
+from .flow import FlowConfig, LeftFlows, fill_from_background, propagate
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -745,6 +745,7 @@ class LearnedFill:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         self.tile, self.margin, self.batch = tile, margin, batch
+        self._flows: LeftFlows | None = None  # the last clip's left flows (DL and DE share them)
 
     def __call__(
         self, left: np.ndarray, disparity: np.ndarray, warped: np.ndarray, hole_mask: np.ndarray, cuts: np.ndarray | None = None
@@ -761,6 +762,7 @@ class LearnedFill:
         Returns:
             ``(T, H, W, 3) uint8``; non-hole pixels equal ``warped``.
         """
+        given = left  # identity: the DE branch calls again with the same clip and reuses its flows
         left = check_clip("left", left)
         frames, height, width = left.shape[:3]
         warped = check_clip("warped", warped)
@@ -774,7 +776,10 @@ class LearnedFill:
         if not holes.any():
             return warped.copy()
         if self.flow is not None:
-            filled, remaining = propagate(left, warped, holes, self.flow, disparity=disp, cuts=cuts)
+            flows = self._flows
+            if flows is None or not flows.matches(given, self.flow.preset, self.flow.max_side):
+                flows = self._flows = LeftFlows(left, self.flow.preset, self.flow.max_side)
+            filled, remaining = propagate(left, warped, holes, self.flow, disparity=disp, cuts=cuts, flows=flows)
         else:
             filled, remaining = warped, holes
         wdisp = None
