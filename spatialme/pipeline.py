@@ -323,17 +323,12 @@ class StereoPipeline:
         return "cuda" if torch.cuda.is_available() else "cpu"
 
     def _refine(self, branches: BranchOutputs) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Fuse the three branches with the MHFU refiner, frame by frame (tiles on CPU)."""
-        from .refiner import refine_tiles
+        """Fuse the three branches with the MHFU refiner (packed bands on a CPU, whole frames on CUDA)."""
+        from .refiner import refine_clip
 
         out = branches.outputs
         masks = np.stack([branches.warp.hole_mask, branches.de_hole_mask], axis=1)  # (T, 2, H, W)
-        tile = None if self.device.startswith("cuda") else 64
-        frames = [
-            refine_tiles(self.refiner, out["poly"][t], out["de"][t], out["dl"][t], masks[t], tile=tile)
-            for t in range(len(masks))
-        ]
-        return np.stack(frames), {}
+        return refine_clip(self.refiner, out["poly"], out["de"], out["dl"], masks), {}
 
     def synthesize(self, left: np.ndarray, disparity: np.ndarray, variant: str = "poly") -> StereoOutput:
         """Synthesise the right view of frames already in memory.

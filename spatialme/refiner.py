@@ -43,15 +43,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
+from .bands import BandConfig, cpu_autocast, gather, plan_bands, scatter
 from .checks import check_array, check_image
 
-__all__ = ["FeatureUpdateUnit", "MHFURefiner", "RefinerOutput", "active_cells", "fuse", "refine_tiles"]
+__all__ = ["FeatureUpdateUnit", "MHFURefiner", "RefinerOutput", "active_cells", "fuse", "refine_clip", "refine_tiles"]
 
 #: Initial biases of the four output groups (logits). ``sigmoid(0) = 1/2`` and
 #: ``sigmoid(ln 2) = 2/3`` make eqs. 1-2 an equal three-way average of the branches;
@@ -297,7 +299,7 @@ class MHFURefiner(
         for m in reversed(range(self.levels)):
             decoded = self.decode[m](torch.cat([_up(decoded), updated[m]], dim=1))
 
-        logits = self.head(decoded)[..., :height, :width]
+        logits = self.head(decoded)[..., :height, :width].float()  # fusion in float32 under autocast too
         m1, m2, m3, content = torch.sigmoid(logits).split((1, 1, 1, 3), dim=1)
         return RefinerOutput(fuse(poly, de, dl, m1, m2, m3, content), m1, m2, m3, content)
 
@@ -319,7 +321,7 @@ def _stack_inputs(poly: np.ndarray, de: np.ndarray, dl: np.ndarray, masks: np.nd
 def _run_windows(model: MHFURefiner, windows: np.ndarray, device: torch.device, dtype: torch.dtype) -> np.ndarray:
     """Refine a stack of ``(N, h, w, 9 + K) uint8`` windows; returns ``(N, h, w, 3) uint8``."""
     x = torch.from_numpy(windows).to(device).permute(0, 3, 1, 2).to(dtype).div_(255.0)
-    out = model(x[:, 0:3], x[:, 3:6], x[:, 6:9], x[:, 9:]).image
+    out = model(x[:, 0:3], x[:, 3:6], x[:, 6:9], x[:, 9:]).image.float()
     return out.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
@@ -448,4 +450,73 @@ def refine_tiles(
                 y0, x0 = r * tile, c * tile
                 y1, x1 = min(y0 + tile, height), min(x0 + tile, width)
                 out[y0:y1, x0:x1] = refined[k, y0 - y : y1 - y, x0 - x : x1 - x]
+        return out
+
+
+#: Refined pixels are kept within this many px of a hole (of either mask); Poly elsewhere.
+REFINE_RING = 4
+
+
+def refine_clip(
+    model: MHFURefiner,
+    poly: np.ndarray,
+    de: np.ndarray,
+    dl: np.ndarray,
+    masks: np.ndarray,
+    bands: BandConfig | None = BandConfig(margin=8),
+    bf16: bool | None = None,
+) -> np.ndarray:
+    """Run the refiner on a chunk of frames: packed bands around the holes on a CPU.
+
+    The refined result is kept within :data:`REFINE_RING` px of a hole of either mask (where
+    the branches differ: the holes, the DE band, the silhouette pixels beside them); every
+    other pixel is Poly unchanged. The pixels within that ring are cut into boxes and run
+    with ``bands.margin`` px of context, packed into shelves (:mod:`spatialme.bands`), in
+    bfloat16 where the CPU supports it natively (``bf16=None``). With ``bands=None``, or a
+    model on CUDA, whole frames are refined and returned everywhere, as in the paper.
+
+    Args:
+        model: the refiner (its device is used).
+        poly, de, dl: ``(T, H, W, 3) uint8`` branch outputs.
+        masks: ``(T, K, H, W) bool`` hole masks, ``K = model.mask_channels``.
+        bands: packing on a CPU; None = whole frames.
+        bf16: bfloat16 autocast on a CPU (:func:`spatialme.bands.cpu_autocast`).
+
+    Returns:
+        ``(T, H, W, 3) uint8`` refined right view.
+    """
+    if not isinstance(model, MHFURefiner):
+        raise ValueError(f"model: expected an MHFURefiner, got {type(model).__name__}")
+    poly = check_array("poly", poly, (4,), (np.uint8,))
+    for name, value in (("de", de), ("dl", dl)):
+        if check_array(name, value, (4,), (np.uint8,)).shape != poly.shape:
+            raise ValueError(f"{name}: expected shape {poly.shape} to match poly, got {value.shape}")
+    masks = check_array("masks", masks, (4,), (np.bool_,))
+    frames, height, width = poly.shape[:3]
+    if masks.shape != (frames, model.mask_channels, height, width):
+        raise ValueError(f"masks: expected shape {(frames, model.mask_channels, height, width)}, got {masks.shape}")
+    if bands is not None and not isinstance(bands, BandConfig):
+        raise ValueError(f"bands: expected a BandConfig or None, got {type(bands).__name__}")
+    param = next(model.parameters())
+    device, dtype = param.device, param.dtype
+    with torch.inference_mode():
+        if bands is None or device.type == "cuda":
+            return np.stack([
+                _run_windows(model, _stack_inputs(poly[t], de[t], dl[t], masks[t], model.multiple)[None], device, dtype)[0, :height, :width]
+                for t in range(frames)
+            ])
+        kernel = np.ones((2 * REFINE_RING + 1, 2 * REFINE_RING + 1), np.uint8)
+        region = np.stack([cv2.dilate(m.any(axis=0).astype(np.uint8), kernel) > 0 for m in masks])
+        out = poly.copy()
+        if not region.any():
+            return out
+        packing = plan_bands(region, model.multiple, bands)
+        planes = np.concatenate([poly, de, dl, np.moveaxis(masks, 1, -1).astype(np.uint8) * 255], axis=-1)
+        shelves = gather(planes, packing, 0)
+        refined = []
+        with cpu_autocast(device, bf16):
+            for group in shelves:
+                parts = [_run_windows(model, group[i : i + bands.batch], device, dtype) for i in range(0, len(group), bands.batch)]
+                refined.append(np.concatenate(parts))
+        scatter(refined, packing, out, region)
         return out

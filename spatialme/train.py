@@ -232,7 +232,7 @@ def _rng_state(rng: np.random.Generator) -> dict:
 
 def _set_rng_state(rng: np.random.Generator, state: dict) -> None:
     rng.bit_generator.state = state["numpy"]
-    torch.set_rng_state(state["torch"])
+    torch.set_rng_state(state["torch"].cpu())  # map_location may have moved it to the GPU
 
 
 class _CsvLog:

@@ -40,7 +40,7 @@ def test_inpainter_cuda_whole_frames_match_cpu(scene):
     torch.manual_seed(0)
     model = GatedInpainter(base_channels=8, levels=3)
     warp = forward_warp(scene.left, scene.disparity)
-    cpu = inpaint_frames(model, warp.image, warp.hole_mask, warp.disparity, tile=None, device="cpu")
+    cpu = inpaint_frames(model, warp.image, warp.hole_mask, warp.disparity, bands=None, device="cpu")
     gpu = inpaint_frames(model, warp.image, warp.hole_mask, warp.disparity, device="cuda")
     assert np.abs(cpu.astype(int) - gpu.astype(int)).max() <= 2
     np.testing.assert_array_equal(gpu[~warp.hole_mask], warp.image[~warp.hole_mask])

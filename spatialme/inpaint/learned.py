@@ -61,6 +61,7 @@ import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
+from ..bands import BandConfig, cpu_autocast, gather, plan_bands, scatter
 from ..checks import check_array, check_clip, check_disparity, check_range
 from ..data.synthetic import SceneConfig, StereoScene, render_scene
 from ..warp import forward_warp
@@ -328,36 +329,8 @@ def _run(model: GatedInpainter, rgb: np.ndarray, mask: np.ndarray, disp: np.ndar
     x = _to_tensor(rgb, device) / 255.0
     m = _to_tensor(mask, device)
     d = _to_tensor(disp, device) if disp is not None else None
-    pred = model(x, m, d)
+    pred = model(x, m, d).float()
     return (pred * 255.0 + 0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-
-
-def _windows(holes: np.ndarray, tile: int, margin: int) -> list[tuple[int, int, int, int, int, int]]:
-    """Windows covering the holes of one padded frame.
-
-    Args:
-        holes: ``(Hp, Wp)`` bool; ``Hp, Wp``, ``tile`` and ``margin`` are multiples of the
-            model's alignment.
-        tile, margin: cell side and context px.
-
-    Returns:
-        ``(cy0, cx0, cy1, cx1, wy0, wx0)`` per cell holding a hole: the cell and the origin
-        of its ``min(tile + 2 margin, Hp) x min(tile + 2 margin, Wp)`` window, shifted
-        inside the frame.
-    """
-    hp, wp = holes.shape
-    win_h, win_w = min(tile + 2 * margin, hp), min(tile + 2 * margin, wp)
-    ny, nx = -(-hp // tile), -(-wp // tile)
-    grid = np.zeros((ny * tile, nx * tile), bool)
-    grid[:hp, :wp] = holes
-    busy = grid.reshape(ny, tile, nx, tile).any(axis=(1, 3))
-    out = []
-    for cy, cx in np.argwhere(busy):
-        y0, x0 = int(cy) * tile, int(cx) * tile
-        wy = min(max(y0 - margin, 0), hp - win_h)
-        wx = min(max(x0 - margin, 0), wp - win_w)
-        out.append((y0, x0, min(y0 + tile, hp), min(x0 + tile, wp), wy, wx))
-    return out
 
 
 @torch.inference_mode()
@@ -366,20 +339,19 @@ def inpaint_frames(
     warped: np.ndarray,
     hole_mask: np.ndarray,
     disparity: np.ndarray | None = None,
-    tile: int | None = 64,
-    margin: int = 16,
-    batch: int = 32,
+    bands: BandConfig | None = BandConfig(),
     device: str | torch.device = "cpu",
+    bf16: bool | None = False,
 ) -> np.ndarray:
     """Fill the holes of warped frames with the network; known pixels are kept exactly.
 
-    On a CPU (and ``tile`` set) only ``tile x tile`` grid cells that hold a hole are run,
-    each inside a window with ``margin`` px of context on every side (shifted inward at
-    the frame border), ``batch`` windows per forward pass, and only the cell's hole pixels
-    are pasted back. With ``margin >= model.context_radius`` the result equals the
-    whole-frame one (up to float summation order); smaller margins trade a little
-    agreement at cell borders for speed. On CUDA, or with ``tile=None``, whole frames are
-    run, as many per pass as fit in about ``batch`` windows' pixels (at least one).
+    On a CPU (and ``bands`` set) only packed bands around the holes are run
+    (:mod:`spatialme.bands`): boxes of hole pixels, each inside a window with
+    ``bands.margin`` px of context, ``bands.batch`` shelves per forward pass, and only the
+    hole pixels of each box are pasted back. With ``margin >= model.context_radius`` the
+    result equals the whole-frame one (up to float summation order); smaller margins trade
+    a little agreement near box borders for speed. On CUDA, or with ``bands=None``, whole
+    frames are run, a few per pass.
 
     Args:
         model: the network (moved to ``device``; run in eval mode, its mode restored after).
@@ -387,10 +359,10 @@ def inpaint_frames(
         hole_mask: ``(T, H, W) bool``, True = fill.
         disparity: ``(T, H, W) float32`` warped (right-view) disparity px, required when the
             model reads disparity; normalised per frame here (:func:`normalize_disparity`).
-        tile: cell side px (rounded up to the model's alignment), or None for whole frames.
-        margin: context px around a cell (rounded up to the alignment).
-        batch: windows per forward pass (bounds memory).
+        bands: how the holes are cut and packed on a CPU; None = whole frames.
         device: torch device.
+        bf16: bfloat16 autocast on a CPU (:func:`spatialme.bands.cpu_autocast`); None =
+            where the processor supports it natively.
 
     Returns:
         ``(T, H, W, 3) uint8``: ``warped`` with its holes filled.
@@ -409,10 +381,8 @@ def inpaint_frames(
         disp = normalize_disparity(check_disparity("disparity", disparity, frames, height, width), holes)
     else:
         disp = None
-    if tile is not None:
-        tile = int(check_range("tile", tile, 1, 1 << 14))
-    margin = int(check_range("margin", margin, 0, 1 << 14))
-    batch = int(check_range("batch", batch, 1, 1 << 14))
+    if bands is not None and not isinstance(bands, BandConfig):
+        raise ValueError(f"bands: expected a BandConfig or None, got {type(bands).__name__}")
     device = torch.device(device)
     out = warped.copy()
     if not holes.any():
@@ -420,10 +390,11 @@ def inpaint_frames(
     was_training = model.training
     model.to(device).eval()
     try:
-        if tile is None or device.type == "cuda":
-            _whole_frames(model, warped, holes, disp, out, (64 + 2 * margin) ** 2 * batch, device)
-        else:
-            _tiles(model, warped, holes, disp, out, tile, margin, batch, device)
+        with cpu_autocast(device, bf16):
+            if bands is None or device.type == "cuda":
+                _whole_frames(model, warped, holes, disp, out, 8 * 96 * 96 * 32, device)
+            else:
+                _packed(model, warped, holes, disp, out, bands, device)
     finally:
         model.train(was_training)
     return out
@@ -470,54 +441,28 @@ def _whole_frames(
             out[t] = composite(warped[t], pred[i, :height, :width], holes[t])
 
 
-def _tiles(
+def _packed(
     model: GatedInpainter,
     warped: np.ndarray,
     holes: np.ndarray,
     disp: np.ndarray | None,
     out: np.ndarray,
-    tile: int,
-    margin: int,
-    batch: int,
+    bands: BandConfig,
     device: torch.device,
 ) -> None:
-    """Run the windows of :func:`_windows`, ``batch`` per pass, pasting cell hole pixels into ``out``."""
-    align = model.config.alignment
-    tile = -(-tile // align) * align
-    margin = -(-margin // align) * align
-    height, width = holes.shape[1:]
-    jobs: list[tuple[int, tuple[int, int, int, int, int, int]]] = []
-    frames: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
-
-    def flush() -> None:
-        rgb, mask, d = [], [], []
-        for t, (_, _, _, _, wy, wx) in jobs:
-            prgb, pmask, pdisp = frames[t]
-            win = (slice(wy, wy + min(tile + 2 * margin, pmask.shape[0])), slice(wx, wx + min(tile + 2 * margin, pmask.shape[1])))
-            rgb.append(prgb[win])
-            mask.append(pmask[win])
-            if pdisp is not None:
-                d.append(pdisp[win])
-        pred = _run(model, np.stack(rgb), np.stack(mask), np.stack(d) if d else None, device)
-        for i, (t, (y0, x0, y1, x1, wy, wx)) in enumerate(jobs):
-            y1, x1 = min(y1, height), min(x1, width)
-            sel = holes[t, y0:y1, x0:x1]
-            out[t, y0:y1, x0:x1][sel] = pred[i, y0 - wy : y1 - wy, x0 - wx : x1 - wx][sel]
-        jobs.clear()
-
-    for t in range(len(holes)):
-        if not holes[t].any():
-            continue
-        frames = {k: v for k, v in frames.items() if any(j[0] == k for j in jobs)}  # keep pending ones only
-        frames[t] = _padded(model, warped, holes, disp, t)
-        real = np.zeros(frames[t][1].shape, bool)
-        real[:height, :width] = holes[t]  # windows for real holes, not for the padding
-        for window in _windows(real, tile, margin):
-            jobs.append((t, window))
-            if len(jobs) == batch:
-                flush()
-    if jobs:
-        flush()
+    """Run the packed bands around the holes (:mod:`spatialme.bands`), pasting hole pixels into ``out``."""
+    packing = plan_bands(holes, model.config.alignment, bands)
+    rgb = gather(warped, packing, 0)
+    mask = gather(holes, packing, False)  # shelf pixels no window covers are zero in every channel, like conv padding
+    dsp = gather(disp, packing, 0.0) if disp is not None else None
+    preds = []
+    for g in range(len(rgb)):
+        parts = []
+        for start in range(0, len(rgb[g]), bands.batch):
+            sl = slice(start, start + bands.batch)
+            parts.append(_run(model, rgb[g][sl], mask[g][sl], None if dsp is None else dsp[g][sl], device))
+        preds.append(np.concatenate(parts))
+    scatter(preds, packing, out, holes)
 
 
 # ----------------------------------------------------------------------------- training
@@ -721,7 +666,8 @@ class LearnedFill:
         model: an in-memory :class:`GatedInpainter` to use instead (tests, training).
         flow: propagation settings; ``None`` = network only.
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda[:N]"``.
-        tile, margin, batch: see :func:`inpaint_frames` (tiles are used on CPU only).
+        bands: packed bands on a CPU (see :func:`inpaint_frames`); None = whole frames.
+        bf16: bfloat16 autocast on a CPU; None = where the processor supports it natively.
     """
 
     def __init__(
@@ -731,9 +677,8 @@ class LearnedFill:
         model: GatedInpainter | None = None,
         flow: FlowConfig | None = FlowConfig(),
         device: str = "auto",
-        tile: int | None = 64,
-        margin: int = 16,
-        batch: int = 32,
+        bands: BandConfig | None = BandConfig(),
+        bf16: bool | None = None,
     ) -> None:
         if model is not None and not isinstance(model, GatedInpainter):
             raise ValueError(f"model: expected a GatedInpainter, got {type(model).__name__}")
@@ -744,7 +689,7 @@ class LearnedFill:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
-        self.tile, self.margin, self.batch = tile, margin, batch
+        self.bands, self.bf16 = bands, bf16
         self._flows: LeftFlows | None = None  # the last clip's left flows (DL and DE share them)
 
     def __call__(
@@ -787,7 +732,7 @@ class LearnedFill:
             # propagated pixels are background: give them the farther neighbour's disparity
             wd = warped_disparity(disp)
             wdisp = np.where(remaining, 0.0, fill_from_background(wd, holes, wd)).astype(np.float32)
-        out = inpaint_frames(self.model, filled, remaining, wdisp, self.tile, self.margin, self.batch, self.device)
+        out = inpaint_frames(self.model, filled, remaining, wdisp, self.bands, self.device, self.bf16)
         return composite(warped, out, holes)
 
 
