@@ -178,6 +178,11 @@ def test_evaluate_synthetic(pipe):
     assert res.rows["poly"]["MAE"] == pytest.approx((one.rows["poly"]["MAE"] + two.rows["poly"]["MAE"]) / 2)
     with pytest.raises(ValueError, match="^n_scenes:"):
         evaluate_synthetic(pipe, load_textures(), 0, config)
+    soft = evaluate_synthetic(pipe, load_textures(), 2, config, seed=3, edge_blur=1.0)
+    assert soft.rows["poly"]["PSNR"] != res.rows["poly"]["PSNR"]  # warped with soft-edged disparity
+    assert soft.rows["poly"]["PSNR"] < res.rows["poly"]["PSNR"]  # and worse against the truth
+    with pytest.raises(ValueError, match="^edge_blur:"):
+        evaluate_synthetic(pipe, load_textures(), 1, config, edge_blur=-1.0)
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +224,8 @@ def test_cli_eval_synthetic(tmp_path):
     rows = table_rows(res.stdout)
     assert rows[0] == "poly" and "telea" in rows
     data = json.loads(out.read_text())
-    assert set(data["synthetic"]["rows"]) == set(rows)
+    assert set(data["synthetic"]["rows"]) == set(rows) == set(data["synthetic_estimated"]["rows"])
+    assert "exact disparity" in res.stdout and "estimated-like disparity" in res.stdout
     missing = {"dl", "dl+de", "full"} - set(rows)
     if missing:
         assert "unavailable in this build: " in res.stdout and all(v in res.stdout for v in missing)

@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from spatialme.refiner import FeatureUpdateUnit, MHFURefiner, RefinerOutput, active_cells, fuse, refine_tiles
+from spatialme.bands import BandConfig
+from spatialme.refiner import REFINE_RING, FeatureUpdateUnit, MHFURefiner, RefinerOutput, active_cells, fuse, refine_clip, refine_tiles
 
 
 def branches(b: int, h: int, w: int, k: int = 2, seed: int = 0):
@@ -277,3 +278,30 @@ def test_refine_tiles_validates():
         refine_tiles(net, poly, de[:16], dl, masks)
     with pytest.raises(ValueError, match="poly"):
         refine_tiles(net, poly.astype(np.float32), de, dl, masks)
+
+
+def test_refine_clip_packed_matches_whole_frame_near_holes_and_keeps_poly_elsewhere():
+    torch.manual_seed(0)
+    net = perturbed(MHFURefiner(), scale=1.0)
+    frames = [frame_inputs(200, 301, seed=s) for s in range(2)]
+    poly, de, dl = (np.stack([f[i] for f in frames]) for i in range(3))
+    masks = np.stack([f[3] for f in frames])
+    masks[:, 0, 90:130, 140:146] = True  # a strip far from the frame border
+    masks[:, 1, 92:131, 143:149] = True
+    whole = refine_clip(net, poly, de, dl, masks, bands=None, bf16=False)
+    packed = refine_clip(net, poly, de, dl, masks, bands=BandConfig(band=16, margin=56, width=128, gap=56), bf16=False)
+    import cv2
+
+    kernel = np.ones((2 * REFINE_RING + 1, 2 * REFINE_RING + 1), np.uint8)
+    ring = np.stack([cv2.dilate(m.any(0).astype(np.uint8), kernel) > 0 for m in masks])
+    np.testing.assert_array_equal(packed[~ring], poly[~ring])  # Poly untouched away from holes
+    inner = np.zeros_like(ring)
+    inner[:, 56:-56, 56:-56] = True  # away from the frame border (see spatialme.bands)
+    sel = ring & inner
+    assert sel.sum() > 20 and np.abs(packed[sel].astype(int) - whole[sel].astype(int)).max() <= 1
+    fast = refine_clip(net, poly, de, dl, masks, bf16=True)
+    assert np.abs(fast.astype(int) - refine_clip(net, poly, de, dl, masks, bf16=False).astype(int)).max() <= 8
+    with pytest.raises(ValueError, match="masks"):
+        refine_clip(net, poly, de, dl, masks[:, :1])
+    with pytest.raises(ValueError, match="bands"):
+        refine_clip(net, poly, de, dl, masks, bands=3)

@@ -66,3 +66,30 @@ def test_config_errors_and_presets():
     full = config_from_preset("full", stage="refiner", out="x", inpainter="y")
     assert full.steps == 300_000 and full.device == "cuda"
     assert config_from_preset("small", out="x", steps=None).steps == TrainConfig().steps
+
+
+def test_pool_degrades_disparity_and_adds_de_rewarps():
+    from spatialme.data.textures import load_textures
+
+    textures = load_textures()
+    exact = build_pool(tiny("inpainter", "unused", degrade=0.0, de_holes=0.0), textures, seed=3)
+    soft = build_pool(tiny("inpainter", "unused", degrade=1.0, de_holes=0.0), textures, seed=3)
+    both = build_pool(tiny("inpainter", "unused", degrade=0.0, de_holes=1.0), textures, seed=3)
+    np.testing.assert_array_equal(exact["right"], soft["right"])  # same scenes, same targets
+    assert not np.array_equal(exact["hole"], soft["hole"])  # warped with another disparity
+    assert len(both["right"]) == 2 * len(exact["right"])  # every scene also gave its DE re-warp
+    np.testing.assert_array_equal(both["right"][2:4], both["right"][:2])  # scene 0, then its DE re-warp
+    assert not np.array_equal(both["hole"][2:4], both["hole"][:2])
+    with pytest.raises(ValueError, match="degrade"):
+        tiny("inpainter", "unused", degrade=1.5)
+    with pytest.raises(ValueError, match="minutes"):
+        tiny("inpainter", "unused", minutes=0)
+
+
+def test_minutes_stop_training_with_checkpoint_and_final(tmp_path):
+    out = tmp_path / "run"
+    final = train(tiny("inpainter", out, steps=100000, minutes=1e-4))
+    state = torch.load(out / "ckpt.pt", weights_only=False)
+    assert 1 <= state["step"] < 100000 and (final / "model.safetensors").is_file()
+    rows = list(csv.DictReader((out / "log.csv").open()))
+    assert rows[-1]["step"] == str(state["step"])

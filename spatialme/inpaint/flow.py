@@ -96,6 +96,9 @@ MAX_DISPARITY_CHANGE = 1.0
 #: A copied pixel must be this many px of disparity farther than its hole's occluder.
 DEPTH_MARGIN = 0.5
 
+#: ``preset="auto"`` picks ``"fast"`` when the flow runs on at least this many pixels.
+AUTO_FAST_PIXELS = 640 * 360
+
 #: DIS presets by name.
 PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -112,11 +115,12 @@ class FlowConfig:
         neighbors: ``k``: frames ``t - k .. t + k`` may give pixels to frame ``t``.
         fb_tolerance: ``tau`` in px: the largest forward-backward flow error a copied
             pixel may have.
-        preset: DIS optical-flow preset, ``"ultrafast"``, ``"fast"`` or ``"medium"``
-            (about 9, 18 and 95 ms per 720p flow on 2 cores). On 720p clips ``"fast"``
-            halves the cost of :func:`propagate` and copies as many pixels, about 3 dB
-            less exactly (42 against 45 dB); on small frames it loses more (28 against 33
-            dB at 128x192). See ``benchmarks/bench_learned.py``.
+        preset: DIS optical-flow preset, ``"ultrafast"``, ``"fast"``, ``"medium"`` or
+            ``"auto"`` (the default: ``"fast"`` when the flow runs on at least 640x360 px,
+            ``"medium"`` below, where it costs little and ``"fast"`` loses more: 28 against
+            33 dB at 128x192). At 720p (flow at 640x360) ``"fast"`` propagates as many
+            pixels as ``"medium"`` (5.7 against 5.5 % of the holes on moving-camera
+            clips) at 38.5 against 39.3 dB, for 96 against 148 ms per frame.
         source_margin: known pixels within this many px of a hole of the source frame
             are not copied. They are the anti-aliased silhouette pixels of the left view
             (a mix of foreground and background) that the warp puts at the edges of every
@@ -132,7 +136,7 @@ class FlowConfig:
 
     neighbors: int = 3
     fb_tolerance: float = 1.0
-    preset: str = "medium"
+    preset: str = "auto"
     source_margin: int = 1
     max_side: int | None = 640
 
@@ -143,8 +147,8 @@ class FlowConfig:
         margin = self.source_margin
         if isinstance(margin, bool) or not isinstance(margin, (int, np.integer)) or not 0 <= margin <= 16:
             raise ValueError(f"source_margin: expected an integer in [0, 16], got {margin!r}")
-        if self.preset not in PRESETS:
-            raise ValueError(f"preset: expected one of {', '.join(PRESETS)}; got {self.preset!r}")
+        if self.preset not in (*PRESETS, "auto"):
+            raise ValueError(f"preset: expected auto or one of {', '.join(PRESETS)}; got {self.preset!r}")
         side = self.max_side
         if side is not None and (isinstance(side, bool) or not isinstance(side, (int, np.integer)) or not 32 <= side <= 1 << 15):
             raise ValueError(f"max_side: expected an integer in [32, 32768] or None, got {side!r}")
@@ -314,13 +318,15 @@ class LeftFlows:
 
     def __init__(self, left: np.ndarray, preset: str = "medium", max_side: int | None = 640) -> None:
         clip = check_clip("left", left)
-        if preset not in PRESETS:
-            raise ValueError(f"preset: expected one of {', '.join(PRESETS)}; got {preset!r}")
+        if preset not in (*PRESETS, "auto"):
+            raise ValueError(f"preset: expected auto or one of {', '.join(PRESETS)}; got {preset!r}")
         self.preset, self.max_side = preset, max_side
         self.shape = clip.shape
         height, width = clip.shape[1:3]
         factor = 1.0 if max_side is None else min(1.0, max_side / max(height, width))
         self.size = (max(1, round(width * factor)), max(1, round(height * factor)))  # cv2 (w, h)
+        if preset == "auto":
+            preset = "fast" if self.size[0] * self.size[1] >= AUTO_FAST_PIXELS else "medium"
         self._dis = cv2.DISOpticalFlow_create(PRESETS[preset])
         # grey frames at the DIS size only: no reference to the (possibly 4K) clip is kept
         self._greys = [self._shrink(_grey(frame)) for frame in clip]
@@ -346,6 +352,28 @@ class LeftFlows:
         if not self.scaled:
             return values
         return cv2.resize(values, self.size, interpolation=cv2.INTER_NEAREST if nearest else cv2.INTER_AREA)
+
+    def at(self, flow: np.ndarray, x: np.ndarray, y: np.ndarray, border: float = np.nan) -> np.ndarray:
+        """A flow at the flow size, read bilinearly at clip-resolution points ``(x, y)``.
+
+        Same values as :meth:`upscale` then a bilinear read (``cv2.resize`` maps pixel
+        centres alike), for a few thousand hole pixels instead of the whole frame.
+
+        Returns:
+            ``(N, 2) float32`` px at the clip's resolution; ``border`` outside the frame.
+        """
+        height, width = self.shape[1:3]
+        sx, sy = width / self.size[0], height / self.size[1]
+        if not self.scaled:
+            return _sample_at(np.ascontiguousarray(flow, np.float32), x, y, border)
+        fx = (np.asarray(x, np.float32) + 0.5) / sx - 0.5
+        fy = (np.asarray(y, np.float32) + 0.5) / sy - 0.5
+        # BORDER_REPLICATE inside [-0.5, size - 0.5] like resize; NaN beyond the clip's frame
+        vals = _sample_at(np.ascontiguousarray(flow, np.float32), np.clip(fx, 0, self.size[0] - 1), np.clip(fy, 0, self.size[1] - 1))
+        vals = vals * np.array([sx, sy], np.float32)
+        outside = (np.asarray(x) < 0) | (np.asarray(x) > width - 1) | (np.asarray(y) < 0) | (np.asarray(y) > height - 1)
+        vals[outside] = border
+        return vals
 
     def upscale(self, flow: np.ndarray) -> np.ndarray:
         """A ``(h, w, 2)`` flow at the flow size -> ``(H, W, 2) float32`` px at the clip's."""
@@ -441,16 +469,25 @@ def occluder_disparity(holes: np.ndarray, disparity: np.ndarray) -> np.ndarray:
     return out
 
 
+def _trusted(holes: np.ndarray, margin: int) -> np.ndarray:
+    """``(H, W) float32``: 1 on known pixels at least ``margin`` px (Chebyshev) from a hole."""
+    known = (~holes).astype(np.float32)
+    if margin:
+        known = cv2.erode(known, np.ones((2 * margin + 1, 2 * margin + 1), np.uint8))
+    return known
+
+
 def _copy_along(
     filled: np.ndarray,
     remaining: np.ndarray,
     source: np.ndarray,
-    source_holes: np.ndarray,
+    trusted: np.ndarray,
     forward: np.ndarray,
     backward: np.ndarray,
+    flows: "LeftFlows",
     config: FlowConfig,
     bound: np.ndarray | None = None,
-    source_disparity: np.ndarray | None = None,
+    nearest: np.ndarray | None = None,
 ) -> None:
     """Fill ``remaining`` pixels of one frame from ``source`` along ``forward``, in place.
 
@@ -458,28 +495,26 @@ def _copy_along(
         filled: ``(H, W, 3) uint8`` frame being completed (written).
         remaining: ``(H, W) bool`` its holes still open (cleared where filled).
         source: ``(H, W, 3) uint8`` warped right view of the source frame.
-        source_holes: ``(H, W) bool`` the source frame's holes.
-        forward, backward: ``(H, W, 2) float32`` right-view flows target -> source and back.
+        trusted: ``(H, W) float32`` 1 on the source's known pixels at least
+            ``source_margin`` px from its holes, else 0 (:func:`_trusted`).
+        forward, backward: ``(h, w, 2) float32`` right-view flows target -> source and back,
+            at the flow size.
+        flows: the clip's :class:`LeftFlows` (reads the flows at clip-resolution points).
         config: tolerance and source margin.
         bound: ``(H, W) float32`` occluder disparity of the target's holes
             (:func:`occluder_disparity`), or None for no depth test.
-        source_disparity: ``(H, W) float32`` right-view disparity of the source frame.
+        nearest: ``(H, W) float32`` 3x3 maximum of the source's right-view disparity.
     """
     ys, xs = np.nonzero(remaining)  # only the open holes are evaluated
     if not len(ys):
         return
-    step = forward[ys, xs]
+    step = flows.at(forward, xs, ys)
     qx, qy = xs + step[:, 0], ys + step[:, 1]
-    back = _sample_at(np.ascontiguousarray(backward, np.float32), qx, qy, border=np.nan)
+    back = flows.at(backward, qx, qy)
     ok = np.hypot(step[:, 0] + back[:, 0], step[:, 1] + back[:, 1]) < config.fb_tolerance  # NaN (outside) fails
-    src_known = (~source_holes).astype(np.float32)
-    if config.source_margin:
-        size = 2 * config.source_margin + 1
-        src_known = cv2.erode(src_known, np.ones((size, size), np.uint8))
-    ok &= _sample_at(src_known, qx, qy) > 1.0 - 1e-4  # 1 only if all 4 taps are trusted
-    if bound is not None and source_disparity is not None and ok.any():
+    ok &= _sample_at(trusted, qx, qy) > 1.0 - 1e-4  # 1 only if all 4 taps are trusted
+    if bound is not None and nearest is not None and ok.any():
         # depth test: the source lies behind the target hole's occluder (3x3 max: no tap may be nearer)
-        nearest = cv2.dilate(np.ascontiguousarray(source_disparity, np.float32), np.ones((3, 3), np.uint8))
         ok &= _sample_at(nearest, qx, qy, border=np.inf) < bound[ys, xs] - DEPTH_MARGIN
     if not ok.any():
         return
@@ -554,12 +589,22 @@ def propagate(
             smalls[t] = (d, h)
         return smalls[t]
 
+    trusted: dict[int, np.ndarray] = {}
+    nearest: dict[int, np.ndarray] = {}
+
     def depth(target: int, source: int) -> tuple[np.ndarray | None, np.ndarray | None]:
         if right_disp is None:
             return None, None
-        if target not in bounds:  # depends on the target only: once per frame
+        if target not in bounds:  # per frame, not per pair
             bounds[target] = occluder_disparity(holes[target], right_disp[target])
-        return bounds[target], right_disp[source]
+        if source not in nearest:
+            nearest[source] = cv2.dilate(np.ascontiguousarray(right_disp[source], np.float32), np.ones((3, 3), np.uint8))
+        return bounds[target], nearest[source]
+
+    def trust(source: int) -> np.ndarray:
+        if source not in trusted:
+            trusted[source] = _trusted(holes[source], config.source_margin)
+        return trusted[source]
 
     for dist in range(1, min(config.neighbors, frames - 1) + 1):
         for a in range(frames - dist):
@@ -568,11 +613,11 @@ def propagate(
                 continue
             flow_ab, flow_ba = flows.pair(a, b)
             (da, ha), (db, hb) = small(a), small(b)
-            # carried into the right view at the flow size (disparity scaled alike), then scaled up
-            right_ab = flows.upscale(right_view_flow(flow_ab, da, db, ha))
-            right_ba = flows.upscale(right_view_flow(flow_ba, db, da, hb))
+            # carried into the right view at the flow size (disparity scaled alike), read at the holes
+            right_ab = right_view_flow(flow_ab, da, db, ha)
+            right_ba = right_view_flow(flow_ba, db, da, hb)
             if remaining[a].any():
-                _copy_along(filled[a], remaining[a], warped[b], holes[b], right_ab, right_ba, config, *depth(a, b))
+                _copy_along(filled[a], remaining[a], warped[b], trust(b), right_ab, right_ba, flows, config, *depth(a, b))
             if remaining[b].any():
-                _copy_along(filled[b], remaining[b], warped[a], holes[a], right_ba, right_ab, config, *depth(b, a))
+                _copy_along(filled[b], remaining[b], warped[a], trust(a), right_ba, right_ab, flows, config, *depth(b, a))
     return filled, remaining

@@ -241,3 +241,40 @@ def test_single_frame_and_no_neighbours_are_no_ops():
     filled, remaining = propagate(frames, warped, holes, FlowConfig(neighbors=0))
     np.testing.assert_array_equal(remaining, holes)
     np.testing.assert_array_equal(filled, warped)
+
+
+def test_left_flows_are_computed_once_for_both_branches(monkeypatch):
+    from spatialme.data.synthetic import SceneConfig, render_scene
+    from spatialme.data.textures import load_textures
+    from spatialme.inpaint.expand import de_branch
+    from spatialme.inpaint.learned import GatedInpainter, LearnedFill
+    from spatialme.warp import forward_warp
+
+    calls = []
+    real = flow_mod._pair_flows
+    monkeypatch.setattr(flow_mod, "_pair_flows", lambda dis, a, b: calls.append(1) or real(dis, a, b))
+    scene = render_scene(load_textures(), SceneConfig(height=48, width=80, frames=3, max_disparity=6.0, camera_speed=2.0), seed=1)
+    fill = LearnedFill(model=GatedInpainter(base_channels=4, levels=2), device="cpu")
+    warp = forward_warp(scene.left, scene.disparity)
+    fill(scene.left, scene.disparity, warp.image, warp.hole_mask)
+    first = len(calls)
+    assert first > 0
+    de_branch(scene.left, scene.disparity, fill)
+    assert len(calls) == first  # the DE branch reused the clip's flows
+    fill(scene.left.copy(), scene.disparity, warp.image, warp.hole_mask)
+    assert len(calls) > first  # another clip array: new flows
+
+
+def test_flows_at_reduced_size_read_like_upscaled(rng):
+    left = rng.integers(0, 256, (2, 90, 160, 3), dtype=np.uint8)
+    flows = flow_mod.LeftFlows(left, "fast", max_side=80)
+    assert flows.scaled and flows.size == (80, 45)
+    small = rng.standard_normal((45, 80, 2)).astype(np.float32)
+    full = flows.upscale(small)
+    # at pixel centres (the holes) the direct read equals reading the scaled-up flow
+    xs, ys = rng.integers(0, 160, 50).astype(np.float32), rng.integers(0, 90, 50).astype(np.float32)
+    direct = flows.at(small, xs, ys)
+    np.testing.assert_allclose(direct, full[ys.astype(int), xs.astype(int)], atol=2e-3)
+    assert np.isnan(flows.at(small, np.array([-3.0], np.float32), np.array([5.0], np.float32))).all()
+    with pytest.raises(ValueError, match="max_side"):
+        FlowConfig(max_side=8)
