@@ -159,7 +159,8 @@ def build_pool(config: TrainConfig, textures: list[np.ndarray], fill=None, seed:
         ``disparity`` (the warp's right-view disparity, normalised per frame as the
         inpainter reads it at inference), and for the refiner ``poly``, ``dl``, ``de``,
         ``de_hole``. A ``config.degrade`` share of the scenes is warped with an
-        estimated-like disparity.
+        estimated-like disparity. ``_hole_index`` holds the ``(t, y, x)`` of the hole
+        pixels (crop centres).
     """
     keys: dict[str, list[np.ndarray]] = {}
     which = ("poly", "dl", "de") if config.stage == "refiner" else ()
@@ -182,15 +183,23 @@ def build_pool(config: TrainConfig, textures: list[np.ndarray], fill=None, seed:
         if not which and rng.random() < config.de_holes:
             rewarp = forward_warp(scene.left, expand_disparity(disparity))
             add({"right": scene.right, "warped": rewarp.image, "hole": rewarp.hole_mask, "disparity": normalize_disparity(rewarp.disparity, rewarp.hole_mask)})
-    return {k: np.concatenate(v) for k, v in keys.items()}
+    pool = {k: np.concatenate(v) for k, v in keys.items()}
+    pool["_hole_index"] = _hole_index(pool["hole"])  # crops are drawn around these every step
+    return pool
 
 
-def _crop_origins(hole: np.ndarray, batch: int, crop: int, rng: np.random.Generator) -> list[tuple[int, int, int]]:
+def _hole_index(hole: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``(t, y, x)`` of every hole pixel of a pool, found once per pool (not once per step)."""
+    index = np.nonzero(hole)
+    if len(index[0]) == 0:
+        raise ValueError("pool: no hole pixels to train on (increase max_disparity)")
+    return index
+
+
+def _crop_origins(hole: np.ndarray, batch: int, crop: int, rng: np.random.Generator, index: tuple[np.ndarray, ...] | None = None) -> list[tuple[int, int, int]]:
     """``batch`` (frame, y, x) crop origins, each centred on a random hole pixel (clamped)."""
     frames, height, width = hole.shape
-    t, y, x = np.nonzero(hole)
-    if len(t) == 0:
-        raise ValueError("pool: no hole pixels to train on (increase max_disparity)")
+    t, y, x = _hole_index(hole) if index is None else index
     picks = rng.integers(0, len(t), batch)
     out = []
     for k in picks:
@@ -202,9 +211,11 @@ def _crop_origins(hole: np.ndarray, batch: int, crop: int, rng: np.random.Genera
 
 def sample_batch(pool: dict[str, np.ndarray], batch: int, crop: int, rng: np.random.Generator, device: str = "cpu") -> dict[str, torch.Tensor]:
     """Crops centred on hole pixels, as tensors: images ``(B, 3, c, c)`` in [0, 1], maps ``(B, 1, c, c)``."""
-    origins = _crop_origins(pool["hole"], batch, crop, rng)
+    origins = _crop_origins(pool["hole"], batch, crop, rng, pool.get("_hole_index"))
     out = {}
     for key, value in pool.items():
+        if key.startswith("_"):
+            continue
         crops = np.stack([value[t, y : y + crop, x : x + crop] for t, y, x in origins])
         tensor = torch.from_numpy(crops)
         if crops.dtype == np.uint8:
