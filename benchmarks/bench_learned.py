@@ -8,13 +8,15 @@ realistic shapes and sizes; the warp of the left view with the true disparity gi
 Rows (median and IQR of ``--runs`` calls, after a warm-up call):
 
 - ``propagate <preset>``: :func:`spatialme.inpaint.flow.propagate` on an 8-frame clip,
-  ``neighbors=3``, divided by 8 (each frame pair within 3 frames gets two DIS flows).
-- ``network tiles``: :func:`spatialme.inpaint.learned.inpaint_frames` with 64 px tiles and
-  16 px margins on the raw warp holes of a 4-frame clip, divided by 4; ``windows`` is the
-  number of tiles per frame.
+  ``neighbors=3``, divided by 8 (each frame pair within 3 frames gets two DIS flows, at
+  most 640 px wide).
+- ``network bands`` (and ``bf16``): :func:`spatialme.inpaint.learned.inpaint_frames` on
+  packed bands (:mod:`spatialme.bands`, default settings) around the raw warp holes of a
+  4-frame clip, divided by 4, in float32 and in bfloat16 autocast; ``shelf_share`` is the
+  computed pixels over the frames'.
 - ``network whole frame``: the same network on one whole frame (what CUDA runs).
-- ``learned fill``: the whole filler (propagation with the default ``medium`` preset,
-  then tiles on the holes left), per frame of the 4-frame clip.
+- ``learned fill``: the whole filler (propagation with the default settings, then the
+  network on bands around the holes left), per frame of the 4-frame clip.
 
 The network is untrained (speed does not depend on the weights). Training speed
 (``train steps/s``) is :func:`spatialme.inpaint.learned.train_inpainter` at the paper's
@@ -40,7 +42,8 @@ from common import metadata, pin_threads, save, timeit  # noqa: E402
 from spatialme.data.synthetic import SceneConfig, render_scene  # noqa: E402
 from spatialme.data.textures import load_textures  # noqa: E402
 from spatialme.inpaint.flow import FlowConfig, propagate  # noqa: E402
-from spatialme.inpaint.learned import GatedInpainter, LearnedFill, _windows, inpaint_frames, train_inpainter  # noqa: E402
+from spatialme.bands import BandConfig, plan_bands  # noqa: E402
+from spatialme.inpaint.learned import GatedInpainter, LearnedFill, inpaint_frames, train_inpainter  # noqa: E402
 from spatialme.warp import forward_warp  # noqa: E402
 
 SIZES = {"480p": (480, 854), "720p": (720, 1280)}
@@ -63,11 +66,13 @@ def bench_size(name: str, runs: int, textures: list[np.ndarray], model: GatedInp
 
     scene = render_scene(textures, SceneConfig(height=height, width=width, frames=4, max_disparity=max_disp), seed=0)
     warp = forward_warp(scene.left, scene.disparity)
-    windows = float(np.mean([len(_windows(warp.hole_mask[t], 64, 16)) for t in range(4)]))
-    row = timeit(lambda: inpaint_frames(model, warp.image, warp.hole_mask, warp.disparity, tile=64, margin=16), runs, warmup=1)
-    rows["network tiles"] = {k: v / 4 for k, v in row.items()} | {"windows": windows, "hole_share": float(warp.hole_mask.mean())}
+    packing = plan_bands(warp.hole_mask, model.config.alignment, BandConfig())
+    shelves = packing.pixels / warp.hole_mask.size
+    for bf16 in (False, True):
+        row = timeit(lambda: inpaint_frames(model, warp.image, warp.hole_mask, warp.disparity, BandConfig(), bf16=bf16), runs, warmup=1)
+        rows[f"network bands{' bf16' if bf16 else ''}"] = {k: v / 4 for k, v in row.items()} | {"shelf_share": shelves, "hole_share": float(warp.hole_mask.mean())}
     rows["network whole frame"] = timeit(
-        lambda: inpaint_frames(model, warp.image[:1], warp.hole_mask[:1], warp.disparity[:1], tile=None), runs, warmup=1
+        lambda: inpaint_frames(model, warp.image[:1], warp.hole_mask[:1], warp.disparity[:1], bands=None), runs, warmup=1
     )
     fill = LearnedFill(model=model, device="cpu")
     row = timeit(lambda: fill(scene.left, scene.disparity, warp.image, warp.hole_mask), runs, warmup=1)

@@ -56,5 +56,14 @@ def get_filler(name: str) -> Filler:
 
 
 def composite(warped: np.ndarray, fill: np.ndarray, hole_mask: np.ndarray) -> np.ndarray:
-    """Keep warped pixels, take ``fill`` in the holes. Shapes ``(..., H, W, 3)`` and ``(..., H, W)``."""
-    return np.where(hole_mask[..., None], fill, warped)
+    """Keep warped pixels, take ``fill`` in the holes. Shapes ``(..., H, W, 3)`` and ``(..., H, W)``.
+
+    Returns a new array (``np.where``'s dtype); holes are a few percent of a frame, so for
+    equal dtypes the hole pixels are copied into a copy of ``warped`` instead.
+    """
+    warped, fill, hole_mask = np.asarray(warped), np.asarray(fill), np.asarray(hole_mask, bool)
+    if warped.dtype != fill.dtype or warped.shape != fill.shape or warped.shape[:-1] != hole_mask.shape:
+        return np.where(hole_mask[..., None], fill, warped)
+    out = warped.copy()
+    out[hole_mask] = fill[hole_mask]
+    return out

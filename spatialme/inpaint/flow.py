@@ -531,6 +531,7 @@ def propagate(
     disparity: np.ndarray | None = None,
     cuts: np.ndarray | None = None,
     flows: LeftFlows | None = None,
+    right_disparity: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fill right-view holes with pixels that neighbouring frames see, along optical flow.
 
@@ -545,6 +546,8 @@ def propagate(
         cuts: ``(T,) bool``, True where a frame starts a new shot; nothing is propagated
             across a cut.
         flows: the left view's flows to reuse (another branch's); made here when None.
+        right_disparity: ``(T, H, W) float32`` px, ``disparity`` forward-warped into the
+            right view (the warp's own output), to save recomputing it.
 
     Returns:
         ``(filled (T, H, W, 3) uint8, remaining (T, H, W) bool)``: ``warped`` with the
@@ -576,7 +579,12 @@ def propagate(
     filled = warped.copy()
     remaining = holes.copy()
 
-    right_disp = None if disp is None else forward_warp(disp[..., None], disp).disparity
+    if disp is None:
+        right_disp = None
+    elif right_disparity is not None:
+        right_disp = check_disparity("right_disparity", right_disparity, frames, height, width)
+    else:
+        right_disp = forward_warp(disp[..., None], disp).disparity
     bounds: dict[int, np.ndarray] = {}
     smalls: dict[int, tuple[np.ndarray | None, np.ndarray]] = {}
     ratio = flows.size[0] / width

@@ -720,17 +720,17 @@ class LearnedFill:
             raise ValueError(f"hole_mask: expected shape {left.shape[:3]} to match left, got {holes.shape}")
         if not holes.any():
             return warped.copy()
+        wd = warped_disparity(disp)
         if self.flow is not None:
             flows = self._flows
             if flows is None or not flows.matches(given, self.flow.preset, self.flow.max_side):
                 flows = self._flows = LeftFlows(left, self.flow.preset, self.flow.max_side)
-            filled, remaining = propagate(left, warped, holes, self.flow, disparity=disp, cuts=cuts, flows=flows)
+            filled, remaining = propagate(left, warped, holes, self.flow, disparity=disp, cuts=cuts, flows=flows, right_disparity=wd)
         else:
             filled, remaining = warped, holes
         wdisp = None
         if self.model.config.use_disparity:
             # propagated pixels are background: give them the farther neighbour's disparity
-            wd = warped_disparity(disp)
             wdisp = np.where(remaining, 0.0, fill_from_background(wd, holes, wd)).astype(np.float32)
         out = inpaint_frames(self.model, filled, remaining, wdisp, self.bands, self.device, self.bf16)
         return composite(warped, out, holes)
