@@ -33,9 +33,13 @@ read the same input is the same operator, and one call is cheaper than three.
 Size and locality. The refiner only arbitrates between good candidates, so it is lean
 (about 0.2 M parameters with the defaults, widths ``16, 24, 32, 40``); it has no
 normalisation layer, so its output at a pixel depends only on a bounded neighbourhood
-(radius about 50 px with the defaults). :func:`refine_tiles` relies on that: on a CPU it runs
-the network only on tiles near holes, where the branches disagree, and keeps Poly elsewhere
-(all branches agree with the warp away from holes).
+(radius about 50 px with the defaults). :func:`refine_clip` (the pipeline's path) relies on
+that: on a CPU it runs the network only on packed bands around the holes
+(:mod:`spatialme.bands`), where the branches disagree, keeps the refined pixels within
+:data:`REFINE_RING` px of a hole and Poly elsewhere (all branches agree with the warp away
+from holes), in bfloat16 where the CPU has it natively; on CUDA whole frames.
+:func:`refine_tiles` is the single-frame form on square tiles, kept for inspection and
+the tiling tests.
 """
 
 from __future__ import annotations

@@ -58,13 +58,16 @@ are tried nearest first (``t - 1, t + 1, t - 2, ...``) and never across a scene 
 
 Cost. Frame pairs are visited by distance, ``(t, t + 1)`` for every ``t``, then
 ``(t, t + 2)``...: one pair's two DIS flows serve both frames (``t`` from ``t + 1`` and
-``t + 1`` from ``t``) and are dropped at once, so memory stays at one pair, and a pair is
-skipped when neither frame has holes left. The checks and the copy run on the open hole
-pixels only (``cv2.remap`` at a point list); everything else is a whole-frame
-``cv2.remap``, the numba warp or a vectorised numpy pass, no Python loop per pixel. The
-DIS flows are most of the cost: about 0.23 s per 480p frame and 0.42 s per 720p frame with
-``"medium"`` (0.10 and 0.21 s with ``"fast"``) on the 2-core CPU, 8-frame clips,
-``neighbors=3``.
+``t + 1`` from ``t``), and a pair is skipped when neither frame has holes left. The left
+flows run on frames shrunk to at most 640 px (:attr:`FlowConfig.max_side`) and are kept
+(:class:`LeftFlows`, float16) so the DE branch reuses the DL branch's; the right-view flows
+are carried at that size too and read bilinearly at the hole pixels. The checks and the
+copy run on the open hole pixels only (``cv2.remap`` at a point list); everything else is a
+small-frame ``cv2.remap``, the numba warp or a vectorised numpy pass, no Python loop per
+pixel. On 8-frame 720p clips with a moving camera (``neighbors=3``, 2-core CPU) one pass
+takes about 96 ms per frame with the ``"fast"`` preset the default picks there (148 ms with
+``"medium"``; 542 ms for full-resolution ``"medium"`` flows, which propagated the same share
+of the holes); the copied pixels score 38.5 dB against the true right view.
 """
 
 from __future__ import annotations
