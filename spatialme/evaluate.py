@@ -15,7 +15,8 @@ MAE, LPIPS, SSIM and PSNR against the real right view. Here one function,
 
 Whole-frame numbers are dominated by the pixels the warp already got right, so each metric
 is also reported inside the warp's holes (``-hole`` columns), where the methods actually
-differ, and a temporal score (:func:`spatialme.metrics.temporal_consistency`) measures
+differ; ``PSNR-out`` scores the pixels outside the holes alone (what the warp got right must
+not get worse); and a temporal score (:func:`spatialme.metrics.temporal_consistency`) measures
 flicker. Per-frame error maps are kept for the app to show where each method fails.
 
 Ground truth comes from two sources:
@@ -70,7 +71,7 @@ __all__ = [
 ]
 
 #: Table columns, in order (``LPIPS`` is inserted after ``SSIM`` when available).
-COLUMNS = ("MAE", "PSNR", "SSIM", "MAE-hole", "PSNR-hole", "SSIM-hole", "temporal")
+COLUMNS = ("MAE", "PSNR", "SSIM", "MAE-hole", "PSNR-hole", "SSIM-hole", "PSNR-out", "temporal")
 
 #: Accepted values of :attr:`EvalConfig.disparity_source`.
 DISPARITY_SOURCES = ("match", "given")
@@ -265,6 +266,8 @@ def _scores(pred: np.ndarray, target: np.ndarray, scored: np.ndarray | None, hol
         "MAE-hole": metrics.mae(pred, target, holes),
         "PSNR-hole": metrics.psnr(pred, target, holes),
         "SSIM-hole": metrics.ssim(pred, target, holes),
+        # outside the holes: the pixels the warp got right, which must not get worse
+        "PSNR-out": metrics.psnr(pred, target, ~holes if scored is None else scored & ~holes),
         "temporal": metrics.temporal_consistency(pred, target, scored) if len(pred) > 1 else math.nan,
     }
     if use_lpips:
