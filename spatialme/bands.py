@@ -15,9 +15,12 @@ in batches. Only the box pixels come back. At 720p this is about 15-25 % of the 
 
 Exactness: window origins sit on multiples of the network's alignment (``2**(levels-1)``
 or ``2**levels``), and so do their places in a shelf, so the strided convolutions see the
-whole frame's grid. With ``margin`` at least the network's receptive radius the result is
-the whole-frame one; with the default 16 px a few grey levels differ near box borders, at
-the same accuracy against ground truth. The gaps hold each network's padding value.
+whole frame's grid. A window at a frame edge sits at the same edge of its shelf (after the
+frame's alignment padding at the bottom and right), so the network meets its zero padding
+there as on the whole frame: the right border band, a hole in every frame, depends on it.
+With ``margin`` at least the network's receptive radius the result is the whole-frame one;
+with the default 16 px a few grey levels differ near box borders. The gaps hold values that
+read as the network's zero padding at its input.
 
 On CUDA the networks run on whole frames instead (the pixel count does not matter there).
 """
@@ -70,8 +73,11 @@ class Packing:
         frame: ``(N,) int`` frame index of each box.
         box: ``(N, 4) int`` output box ``y0, y1, x0, x1`` (frame px, end exclusive).
         window: ``(N, 4) int`` input window ``y0, y1, x0, x1`` around it (frame px).
-        place: ``(N, 3) int`` group, shelf within the group, ``x`` of the window on it
-            (windows sit at the top of their shelf).
+        place: ``(N, 4) int`` group, shelf within the group, ``y`` and ``x`` of the
+            window's origin on it.
+        pad: ``(N, 2) int`` rows below and columns right of the window that stand for the
+            network's alignment padding of the frame (windows at the bottom or right
+            frame edge; :func:`gather` writes ``edge_fill`` there).
         groups: ``(count, height)`` of each group's shelves.
         width: shelf width px.
     """
@@ -80,6 +86,7 @@ class Packing:
     box: np.ndarray
     window: np.ndarray
     place: np.ndarray
+    pad: np.ndarray
     groups: list[tuple[int, int]]
     width: int
 
@@ -148,47 +155,77 @@ def plan_bands(region: np.ndarray, align: int, config: BandConfig = BandConfig()
                 owners.append(int(t))
     if not boxes:
         empty = np.zeros((0, 4), np.int64)
-        return Packing(np.zeros(0, np.int64), empty, empty.copy(), np.zeros((0, 3), np.int64), [], _up(config.width, align))
+        return Packing(np.zeros(0, np.int64), empty, empty.copy(), empty.copy(), np.zeros((0, 2), np.int64), [], _up(config.width, align))
     box = np.asarray(boxes, np.int64)
     win = np.empty_like(box)
     win[:, 0] = np.maximum(box[:, 0] - margin, 0) // align * align
     win[:, 1] = np.minimum(box[:, 1] + margin, height)
     win[:, 2] = np.maximum(box[:, 2] - margin, 0) // align * align
     win[:, 3] = np.minimum(box[:, 3] + margin, width)
-    heights, widths = win[:, 1] - win[:, 0], win[:, 3] - win[:, 2]
+    # A window at a frame edge must sit at the same edge of its shelf, so the network sees
+    # its zero padding there exactly as on the whole frame; at the bottom and right the
+    # frame's alignment padding (``pad``) comes first.
+    top, left = win[:, 0] == 0, win[:, 2] == 0
+    bottom, right = win[:, 1] == height, win[:, 3] == width
+    pad = np.stack([np.where(bottom, _up(height, align) - height, 0), np.where(right, _up(width, align) - width, 0)], axis=1)
+    heights = win[:, 1] - win[:, 0] + pad[:, 0]
+    widths = win[:, 3] - win[:, 2] + pad[:, 1]
     step = _up(SHELF_STEP, align)
     classes = -(-heights // step) * step
+    classes = np.where(top & bottom, heights, classes)  # spans the frame's height: a shelf exactly as tall
     shelf_w = max(_up(config.width, align), _up(int(widths.max()), align))
     gap = _up(config.gap, align) if config.gap else 0
-    place = np.zeros((len(box), 3), np.int64)
+    place = np.zeros((len(box), 4), np.int64)
     groups: list[tuple[int, int]] = []
     for group, h in enumerate(sorted(set(classes.tolist()), reverse=True)):
         members = np.flatnonzero(classes == h)
-        shelf, cursor = 0, 0
+        shelves: list[list[int]] = []  # per shelf: next free x, start of its right-edge window (or shelf_w)
         for i in members[np.argsort(-widths[members], kind="stable")]:  # widest first
             w = int(widths[i])
-            if cursor and cursor + w > shelf_w:
-                shelf, cursor = shelf + 1, 0
-            place[i] = (group, shelf, cursor)
-            cursor = _up(cursor + w + gap, align)
-        groups.append((shelf + 1, int(h)))
-    return Packing(np.asarray(owners, np.int64), box, win, place, groups, shelf_w)
+            for s_idx, (cursor, end) in enumerate(shelves):
+                if left[i]:
+                    fits = cursor == 0 and w <= end
+                elif right[i]:
+                    fits = end == shelf_w and cursor + w <= shelf_w
+                else:
+                    fits = cursor + w <= end - (gap if end < shelf_w else 0)
+                if fits:
+                    break
+            else:
+                shelves.append([0, shelf_w])
+                s_idx = len(shelves) - 1
+            cursor, end = shelves[s_idx]
+            if right[i] and not left[i]:
+                x = shelf_w - w
+                shelves[s_idx][1] = x
+            else:
+                x = cursor
+                shelves[s_idx][0] = _up(cursor + w + gap, align)
+            y = int(h) - int(heights[i]) if bottom[i] and not top[i] else 0
+            place[i] = (group, s_idx, y, x)
+        groups.append((len(shelves), int(h)))
+    return Packing(np.asarray(owners, np.int64), box, win, place, pad, groups, shelf_w)
 
 
-def gather(frames: np.ndarray, packing: Packing, fill: float = 0) -> list[np.ndarray]:
+def gather(frames: np.ndarray, packing: Packing, fill: float = 0, edge_fill: float | None = None) -> list[np.ndarray]:
     """Copy each window of ``frames`` to its place on the shelves.
 
     Args:
         frames: ``(T, H, W)`` or ``(T, H, W, C)`` array.
         packing: from :func:`plan_bands` on the same ``(T, H, W)``.
-        fill: value of the shelf pixels no window covers (the network's padding).
+        fill: value of the shelf pixels no window covers (the network's zero padding).
+        edge_fill: value of the alignment padding below / right of windows at the bottom /
+            right frame edge (what the network pads a frame with); None = ``fill``.
 
     Returns:
         One ``(count, height, width[, C])`` array of ``frames``' dtype per group.
     """
     out = [np.full((count, height, packing.width, *frames.shape[3:]), fill, frames.dtype) for count, height in packing.groups]
-    for t, (y0, y1, x0, x1), (g, s, px) in zip(packing.frame, packing.window, packing.place):
-        out[g][s, : y1 - y0, px : px + x1 - x0] = frames[t, y0:y1, x0:x1]
+    for t, (y0, y1, x0, x1), (g, s, py, px), (ph, pw) in zip(packing.frame, packing.window, packing.place, packing.pad):
+        out[g][s, py : py + y1 - y0, px : px + x1 - x0] = frames[t, y0:y1, x0:x1]
+        if edge_fill is not None and (ph or pw):
+            out[g][s, py + y1 - y0 : py + y1 - y0 + ph, px : px + x1 - x0 + pw] = edge_fill
+            out[g][s, py : py + y1 - y0 + ph, px + x1 - x0 : px + x1 - x0 + pw] = edge_fill
     return out
 
 
@@ -202,8 +239,8 @@ def scatter(shelves: list[np.ndarray], packing: Packing, out: np.ndarray, select
         out: ``(T, H, W, C)`` frames written.
         select: ``(T, H, W) bool``: only these pixels of a box are written (None: all).
     """
-    for t, (by0, by1, bx0, bx1), (wy0, _, wx0, _), (g, s, px) in zip(packing.frame, packing.box, packing.window, packing.place):
-        src = shelves[g][s, by0 - wy0 : by1 - wy0, px + bx0 - wx0 : px + bx1 - wx0]
+    for t, (by0, by1, bx0, bx1), (wy0, _, wx0, _), (g, s, py, px) in zip(packing.frame, packing.box, packing.window, packing.place):
+        src = shelves[g][s, py + by0 - wy0 : py + by1 - wy0, px + bx0 - wx0 : px + bx1 - wx0]
         if select is None:
             out[t, by0:by1, bx0:bx1] = src
         else:

@@ -27,7 +27,7 @@ def test_boxes_cover_the_region_and_windows_are_aligned(rng):
         assert y1 - y0 <= 16 and wy0 % 4 == 0 and wx0 % 4 == 0
         assert wy0 <= max(y0 - 6, 0) and wx0 <= max(x0 - 6, 0) and wy1 >= min(y1 + 6, 70) and wx1 >= min(x1 + 6, 90)
     assert covered[region].all()
-    assert (packing.place[:, 2] % 4 == 0).all()
+    assert (packing.place[:, 2:] % 4 == 0).all()
     # a thin sliver costs far less than its frame
     sliver = np.zeros((1, 240, 400), bool)
     sliver[0, 20:200, 300:306] = True
@@ -44,11 +44,19 @@ def test_gather_scatter_round_trip_and_no_overlap(rng):
     scatter(shelves, packing, out, region)
     np.testing.assert_array_equal(out[region], frames[region])
     assert not out[~region].any()
-    # windows never overlap on a shelf
-    for g, s in {(int(a), int(b)) for a, b, _ in packing.place}:
+    # windows never overlap on a shelf; windows at a frame edge sit at that edge of the shelf
+    for g, s in {(int(a), int(b)) for a, b, _, _ in packing.place}:
         rows = np.flatnonzero((packing.place[:, 0] == g) & (packing.place[:, 1] == s))
-        spans = sorted((packing.place[i, 2], packing.place[i, 2] + packing.window[i, 3] - packing.window[i, 2]) for i in rows)
+        spans = sorted((packing.place[i, 3], packing.place[i, 3] + packing.window[i, 3] - packing.window[i, 2] + packing.pad[i, 1]) for i in rows)
         assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+    for i in range(len(packing.box)):
+        g, _, py, px = packing.place[i]
+        if packing.window[i, 2] == 0:
+            assert px == 0
+        elif packing.window[i, 3] == 90:
+            assert px + 90 + packing.pad[i, 1] - packing.window[i, 2] == packing.width
+        if packing.window[i, 1] == 70 and packing.window[i, 0] > 0:
+            assert py + 70 + packing.pad[i, 0] - packing.window[i, 0] == packing.groups[g][1]
 
 
 def test_empty_region_and_validation():

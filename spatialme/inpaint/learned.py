@@ -453,8 +453,10 @@ def _packed(
 ) -> None:
     """Run the packed bands around the holes (:mod:`spatialme.bands`), pasting hole pixels into ``out``."""
     packing = plan_bands(holes, model.config.alignment, bands)
-    rgb = gather(warped, packing, 0)
-    mask = gather(holes, packing, False)  # shelf pixels no window covers are zero in every channel, like conv padding
+    # shelf pixels no window covers read as the network's zero padding: known (mask 0),
+    # centred colour 0 (grey 128 - 0.5 * 255 ~ 0) and disparity 0
+    rgb = gather(warped, packing, 128, edge_fill=0)
+    mask = gather(holes, packing, False, edge_fill=True)  # the model pads frames with unknown pixels
     dsp = gather(disp, packing, 0.0) if disp is not None else None
     preds = []
     for g in range(len(rgb)):
@@ -732,7 +734,9 @@ class LearnedFill:
         wdisp = None
         if self.model.config.use_disparity:
             # propagated pixels are background: give them the farther neighbour's disparity
-            wdisp = np.where(remaining, 0.0, fill_from_background(wd, holes, wd)).astype(np.float32)
+            propagated = holes & ~remaining
+            source = fill_from_background(wd, holes, wd) if propagated.any() else wd
+            wdisp = np.where(remaining, np.float32(0.0), source).astype(np.float32, copy=False)
         out = inpaint_frames(self.model, filled, remaining, wdisp, self.bands, self.device, self.bf16)
         return composite(warped, out, holes)
 

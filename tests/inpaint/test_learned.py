@@ -197,14 +197,10 @@ def test_packed_bands_equal_whole_frame_with_enough_margin(warp, band):
     margin = model.context_radius
     config = BandConfig(band=band, margin=margin, width=96, gap=margin, batch=3)
     packed = inpaint_frames(model, warp.image, warp.hole_mask, warp.disparity, bands=config)
-    # equal up to float summation order (the network runs on different shapes), except within
-    # the receptive radius of the frame border: there a window sees the shelf, not the
-    # frame's zero padding at every layer
-    inner = (slice(None), slice(margin, -margin), slice(margin, -margin))
-    assert warp.hole_mask[inner].sum() > 50
-    assert np.abs(packed[inner].astype(int) - whole[inner].astype(int)).max() <= 1
-    assert (packed[inner] != whole[inner]).mean() < 1e-3
-    assert np.abs(packed.astype(int) - whole.astype(int))[warp.hole_mask].mean() < 4
+    # equal up to float summation order (the network runs on different shapes), frame
+    # borders included: windows there sit at their shelf's edge and see the same padding
+    assert np.abs(packed.astype(int) - whole.astype(int)).max() <= 1
+    assert (packed != whole).mean() < 1e-3
     small = inpaint_frames(model, warp.image, warp.hole_mask, warp.disparity, bands=BandConfig(margin=4))
     np.testing.assert_array_equal(small[~warp.hole_mask], warp.image[~warp.hole_mask])
     assert np.abs(small.astype(int) - whole.astype(int))[warp.hole_mask].mean() < 8  # a short margin only approximates
