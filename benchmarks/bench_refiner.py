@@ -1,4 +1,4 @@
-"""ms per frame of the MHFU refiner on CPU: whole frame vs tiles around the holes.
+"""ms per frame of the MHFU refiner on CPU: whole frame vs packed bands around the holes.
 
 Run: ``python benchmarks/bench_refiner.py [--runs 7] [--sizes 480p,720p] [--threads 2]``.
 
@@ -8,8 +8,10 @@ disparity 2 % of the width) is forward-warped to get the plain warp's holes, and
 with the Algorithm-1 expanded disparity to get the DE branch's holes (``K = 2`` masks). The
 warped images stand in for the three branches (the refiner's cost does not depend on the
 pixel values). The refiner has random weights (speed only). Every row goes through
-:func:`spatialme.refiner.refine_tiles`, uint8 in and out, so conversions are included. The
-modes run round-robin (see :func:`timeit_interleaved`); median, IQR and minimum are reported.
+:func:`spatialme.refiner.refine_clip` on one frame, uint8 in and out, so conversions are
+included: whole frame (``bands=None``), packed bands in float32, and packed bands in bf16
+autocast (where the CPU has bf16 natively). The modes run round-robin (see
+:func:`timeit_interleaved`); median, IQR and minimum are reported.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from common import metadata, pin_threads, save  # noqa: E402
 from spatialme.data.synthetic import SceneConfig, render_scene  # noqa: E402
 from spatialme.data.textures import load_textures  # noqa: E402
 from spatialme.inpaint.expand import expand_disparity  # noqa: E402
-from spatialme.refiner import MHFURefiner, active_cells, refine_tiles  # noqa: E402
+from spatialme.bands import BandConfig, plan_bands  # noqa: E402
+from spatialme.refiner import REFINE_RING, MHFURefiner, refine_clip  # noqa: E402
 from spatialme.warp import forward_warp  # noqa: E402
 
 SIZES = {"480p": (480, 854), "720p": (720, 1280)}
@@ -72,32 +75,26 @@ def timeit_interleaved(cases: dict[str, Callable[[], object]], runs: int, warmup
 
 def bench_size(name: str, model: MHFURefiner, runs: int) -> dict:
     height, width = SIZES[name]
-    poly, de, dl, masks = make_inputs(height, width)
-    tile, margin = 64, 8
-    cells = active_cells(masks.any(0), tile, margin)
-    forced = float("inf")
-    m = model.multiple
-    padded = (-(-height // m) * m) * (-(-width // m) * m)
+    poly, de, dl, masks = (a[None] for a in make_inputs(height, width))
+    import cv2
+
+    kernel = np.ones((2 * REFINE_RING + 1, 2 * REFINE_RING + 1), np.uint8)
+    region = (cv2.dilate(masks[0].any(0).astype(np.uint8), kernel) > 0)[None]
+    packing = plan_bands(region, model.multiple, BandConfig(margin=8))
     rows = timeit_interleaved(
         {
-            "whole frame": lambda: refine_tiles(model, poly, de, dl, masks, tile=None),
-            f"tiled {tile}+{margin} (forced)": lambda: refine_tiles(
-                model, poly, de, dl, masks, tile=tile, margin=margin, whole_frame_ratio=forced
-            ),
-            f"tiled {tile}+{margin} (default rule)": lambda: refine_tiles(
-                model, poly, de, dl, masks, tile=tile, margin=margin
-            ),
+            "whole frame": lambda: refine_clip(model, poly, de, dl, masks, bands=None),
+            "bands float32": lambda: refine_clip(model, poly, de, dl, masks, bf16=False),
+            "bands bf16": lambda: refine_clip(model, poly, de, dl, masks, bf16=True),
         },
         runs,
     )
     return {
         "size": [height, width],
-        "hole_fraction": float(masks[0].mean()),
-        "hole_fraction_either_mask": float(masks.any(0).mean()),
-        "active_cell_fraction": float(cells.mean()),
-        "active_cells": int(cells.sum()),
-        # pixels the windows cover / pixels of the padded frame: the default rule tiles below 1
-        "window_pixels_over_frame": float(cells.sum() * (tile + 2 * margin) ** 2 / padded),
+        "hole_fraction": float(masks[0, 0].mean()),
+        "hole_fraction_either_mask": float(masks[0].any(0).mean()),
+        # pixels the network computes on the shelves / pixels of the frame
+        "shelf_pixels_over_frame": float(packing.pixels / (height * width)),
         "rows": rows,
     }
 
@@ -124,8 +121,7 @@ def main() -> None:
         print(
             f"\n{size} {res['size'][0]}x{res['size'][1]}: holes {100 * res['hole_fraction']:.1f} % "
             f"(either mask {100 * res['hole_fraction_either_mask']:.1f} %), "
-            f"active 64 px cells {res['active_cells']} ({100 * res['active_cell_fraction']:.0f} %), "
-            f"window pixels {res['window_pixels_over_frame']:.2f} x frame"
+            f"shelf pixels {res['shelf_pixels_over_frame']:.2f} x frame"
         )
         print(f"  {'mode':<28} {'median ms':>10} {'IQR ms':>8} {'min ms':>8}")
         for mode, row in res["rows"].items():

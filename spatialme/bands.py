@@ -78,8 +78,7 @@ class Packing:
         pad: ``(N, 2) int`` rows below and columns right of the window that stand for the
             network's alignment padding of the frame (windows at the bottom or right
             frame edge; :func:`gather` writes ``edge_fill`` there).
-        groups: ``(count, height)`` of each group's shelves.
-        width: shelf width px.
+        groups: ``(count, height, width)`` of each group's shelves.
     """
 
     frame: np.ndarray
@@ -87,13 +86,12 @@ class Packing:
     window: np.ndarray
     place: np.ndarray
     pad: np.ndarray
-    groups: list[tuple[int, int]]
-    width: int
+    groups: list[tuple[int, int, int]]
 
     @property
     def pixels(self) -> int:
         """Pixels the network computes: the shelves' area."""
-        return sum(count * height * self.width for count, height in self.groups)
+        return sum(count * height * width for count, height, width in self.groups)
 
 
 #: Shelf heights are multiples of this many px (fewer groups, fuller batches).
@@ -155,7 +153,8 @@ def plan_bands(region: np.ndarray, align: int, config: BandConfig = BandConfig()
                 owners.append(int(t))
     if not boxes:
         empty = np.zeros((0, 4), np.int64)
-        return Packing(np.zeros(0, np.int64), empty, empty.copy(), empty.copy(), np.zeros((0, 2), np.int64), [], _up(config.width, align))
+        return Packing(np.zeros(0, np.int64), empty, empty.copy(), empty.copy(), np.zeros((0, 2), np.int64), [])
+    boxes, owners = _edge_columns(boxes, owners, width, margin, band)
     box = np.asarray(boxes, np.int64)
     win = np.empty_like(box)
     win[:, 0] = np.maximum(box[:, 0] - margin, 0) // align * align
@@ -173,38 +172,62 @@ def plan_bands(region: np.ndarray, align: int, config: BandConfig = BandConfig()
     step = _up(SHELF_STEP, align)
     classes = -(-heights // step) * step
     classes = np.where(top & bottom, heights, classes)  # spans the frame's height: a shelf exactly as tall
-    shelf_w = max(_up(config.width, align), _up(int(widths.max()), align))
+    edge = left | right
+    shelf_w = max(_up(config.width, align), _up(int(widths[~edge].max()), align) if (~edge).any() else 0)
     gap = _up(config.gap, align) if config.gap else 0
     place = np.zeros((len(box), 4), np.int64)
-    groups: list[tuple[int, int]] = []
-    for group, h in enumerate(sorted(set(classes.tolist()), reverse=True)):
-        members = np.flatnonzero(classes == h)
-        shelves: list[list[int]] = []  # per shelf: next free x, start of its right-edge window (or shelf_w)
-        for i in members[np.argsort(-widths[members], kind="stable")]:  # widest first
+    groups: list[tuple[int, int, int]] = []
+    # Windows at the left or right frame edge (mostly the right border band, one column per
+    # frame) get shelves of exactly their size, so both shelf edges are frame edges; windows
+    # of one size share a group.
+    for h, w in sorted({(int(c), int(wd)) for c, wd in zip(classes[edge], widths[edge])}, reverse=True):
+        members = np.flatnonzero(edge & (classes == h) & (widths == w))
+        for k, i in enumerate(members):
+            place[i] = (len(groups), k, h - heights[i] if bottom[i] and not top[i] else 0, 0)
+        groups.append((len(members), h, w))
+    for h in sorted(set(classes[~edge].tolist()), reverse=True):
+        members = np.flatnonzero(~edge & (classes == h))
+        cursors: list[int] = []  # next free x of each shelf
+        for i in members[np.argsort(-widths[members], kind="stable")]:  # widest first, first fit
             w = int(widths[i])
-            for s_idx, (cursor, end) in enumerate(shelves):
-                if left[i]:
-                    fits = cursor == 0 and w <= end
-                elif right[i]:
-                    fits = end == shelf_w and cursor + w <= shelf_w
-                else:
-                    fits = cursor + w <= end - (gap if end < shelf_w else 0)
-                if fits:
-                    break
-            else:
-                shelves.append([0, shelf_w])
-                s_idx = len(shelves) - 1
-            cursor, end = shelves[s_idx]
-            if right[i] and not left[i]:
-                x = shelf_w - w
-                shelves[s_idx][1] = x
-            else:
-                x = cursor
-                shelves[s_idx][0] = _up(cursor + w + gap, align)
+            s_idx = next((k for k, c in enumerate(cursors) if c + w <= shelf_w), None)
+            if s_idx is None:
+                cursors.append(0)
+                s_idx = len(cursors) - 1
             y = int(h) - int(heights[i]) if bottom[i] and not top[i] else 0
-            place[i] = (group, s_idx, y, x)
-        groups.append((len(shelves), int(h)))
-    return Packing(np.asarray(owners, np.int64), box, win, place, pad, groups, shelf_w)
+            place[i] = (len(groups), s_idx, y, cursors[s_idx])
+            cursors[s_idx] = _up(cursors[s_idx] + w + gap, align)
+        groups.append((len(cursors), int(h), shelf_w))
+    return Packing(np.asarray(owners, np.int64), box, win, place, pad, groups)
+
+
+def _edge_columns(boxes: list[tuple[int, int, int, int]], owners: list[int], width: int, margin: int, band: int) -> tuple[list, list]:
+    """Merge the boxes of one frame whose windows reach the same side edge, band after band, into columns.
+
+    The right border band (and any hole run near a side edge) would otherwise give one
+    edge window per band, each needing a shelf edge of its own.
+    """
+    out_boxes, out_owners = [], []
+    pending: dict[tuple[int, str], list[int]] = {}
+    for (y0, y1, x0, x1), t in zip(boxes, owners):
+        side = "right" if x1 + margin >= width else "left" if x0 - margin <= 0 else ""
+        if not side:
+            out_boxes.append((y0, y1, x0, x1))
+            out_owners.append(t)
+            continue
+        key = (t, side)
+        cur = pending.get(key)
+        if cur is not None and y0 - cur[1] <= band:
+            cur[1], cur[2], cur[3] = max(cur[1], y1), min(cur[2], x0), max(cur[3], x1)
+            continue
+        if cur is not None:
+            out_boxes.append(tuple(cur))
+            out_owners.append(t)
+        pending[key] = [y0, y1, x0, x1]
+    for (t, _), cur in pending.items():
+        out_boxes.append(tuple(cur))
+        out_owners.append(t)
+    return out_boxes, out_owners
 
 
 def gather(frames: np.ndarray, packing: Packing, fill: float = 0, edge_fill: float | None = None) -> list[np.ndarray]:
@@ -220,7 +243,7 @@ def gather(frames: np.ndarray, packing: Packing, fill: float = 0, edge_fill: flo
     Returns:
         One ``(count, height, width[, C])`` array of ``frames``' dtype per group.
     """
-    out = [np.full((count, height, packing.width, *frames.shape[3:]), fill, frames.dtype) for count, height in packing.groups]
+    out = [np.full((count, height, width, *frames.shape[3:]), fill, frames.dtype) for count, height, width in packing.groups]
     for t, (y0, y1, x0, x1), (g, s, py, px), (ph, pw) in zip(packing.frame, packing.window, packing.place, packing.pad):
         out[g][s, py : py + y1 - y0, px : px + x1 - x0] = frames[t, y0:y1, x0:x1]
         if edge_fill is not None and (ph or pw):

@@ -38,8 +38,6 @@ that: on a CPU it runs the network only on packed bands around the holes
 (:mod:`spatialme.bands`), where the branches disagree, keeps the refined pixels within
 :data:`REFINE_RING` px of a hole and Poly elsewhere (all branches agree with the warp away
 from holes), in bfloat16 where the CPU has it natively; on CUDA whole frames.
-:func:`refine_tiles` is the single-frame form on square tiles, kept for inspection and
-the tiling tests.
 """
 
 from __future__ import annotations
@@ -55,9 +53,9 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 from .bands import BandConfig, cpu_autocast, gather, plan_bands, scatter
-from .checks import check_array, check_image
+from .checks import check_array
 
-__all__ = ["FeatureUpdateUnit", "MHFURefiner", "RefinerOutput", "active_cells", "fuse", "refine_clip", "refine_tiles"]
+__all__ = ["FeatureUpdateUnit", "MHFURefiner", "RefinerOutput", "fuse", "refine_clip"]
 
 #: Initial biases of the four output groups (logits). ``sigmoid(0) = 1/2`` and
 #: ``sigmoid(ln 2) = 2/3`` make eqs. 1-2 an equal three-way average of the branches;
@@ -195,7 +193,7 @@ class MHFURefiner(
     - fusion: :func:`fuse` (eqs. 1-3).
 
     Activations are LeakyReLU(0.2); there is no normalisation layer, so outputs are local
-    (required by :func:`refine_tiles`) and independent of the batch. The last convolution
+    (required by :func:`refine_clip`) and independent of the batch. The last convolution
     starts with weights scaled by 0.1 and biases :data:`_MASK_BIAS`, so an untrained refiner
     outputs close to an equal average of the three branches with ``C`` mostly ignored
     (``M1 = 1/2``, ``M2 = 2/3``, ``M3 = 0.95``), instead of a random blend.
@@ -308,11 +306,6 @@ class MHFURefiner(
         return RefinerOutput(fuse(poly, de, dl, m1, m2, m3, content), m1, m2, m3, content)
 
 
-def _window_starts(cells: np.ndarray, tile: int, context: int, size: int, padded: int) -> np.ndarray:
-    """First row (or column) of the window around each active cell, clamped to the frame."""
-    return np.clip(cells * tile - context, 0, padded - size)
-
-
 def _stack_inputs(poly: np.ndarray, de: np.ndarray, dl: np.ndarray, masks: np.ndarray, multiple: int) -> np.ndarray:
     """``(Hp, Wp, 9 + K) uint8`` input (masks as 0/255), replicate-padded like ``forward``."""
     height, width = poly.shape[:2]
@@ -327,134 +320,6 @@ def _run_windows(model: MHFURefiner, windows: np.ndarray, device: torch.device, 
     x = torch.from_numpy(windows).to(device).permute(0, 3, 1, 2).to(dtype).div_(255.0)
     out = model(x[:, 0:3], x[:, 3:6], x[:, 6:9], x[:, 9:]).image.float()
     return out.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-
-
-def _check_tiling(model: MHFURefiner, tile: int | None, margin: int, batch: int) -> None:
-    if not isinstance(model, MHFURefiner):
-        raise ValueError(f"model: expected an MHFURefiner, got {type(model).__name__}")
-    if tile is not None and (isinstance(tile, bool) or not isinstance(tile, int) or tile < 1 or tile % model.multiple):
-        raise ValueError(f"tile: expected None or a positive multiple of {model.multiple} (2**levels), got {tile!r}")
-    if isinstance(margin, bool) or not isinstance(margin, int) or margin < 0:
-        raise ValueError(f"margin: expected an integer >= 0, got {margin!r}")
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"batch: expected an integer >= 1, got {batch!r}")
-
-
-def active_cells(holes: np.ndarray, tile: int, margin: int) -> np.ndarray:
-    """Which ``tile x tile`` cells have a hole within ``margin`` px (Chebyshev distance).
-
-    Args:
-        holes: ``(H, W)`` bool, True = hole.
-        tile: cell side in px.
-        margin: dilation of the holes in px.
-
-    Returns:
-        ``(ceil(H / tile), ceil(W / tile))`` bool grid.
-    """
-    height, width = holes.shape
-    # A 2D prefix sum answers "any hole in the cell grown by margin" for every cell at once.
-    integral = np.zeros((height + 1, width + 1), np.int64)
-    integral[1:, 1:] = holes.cumsum(0, dtype=np.int64).cumsum(1)
-    y0 = np.clip(np.arange(0, height, tile) - margin, 0, height)
-    y1 = np.clip(np.arange(0, height, tile) + tile + margin, 0, height)
-    x0 = np.clip(np.arange(0, width, tile) - margin, 0, width)
-    x1 = np.clip(np.arange(0, width, tile) + tile + margin, 0, width)
-    count = integral[y1][:, x1] - integral[y0][:, x1] - integral[y1][:, x0] + integral[y0][:, x0]
-    return count > 0
-
-
-def refine_tiles(
-    model: MHFURefiner,
-    poly: np.ndarray,
-    de: np.ndarray,
-    dl: np.ndarray,
-    masks: np.ndarray,
-    tile: int | None = 64,
-    margin: int = 8,
-    batch: int = 32,
-    whole_frame_ratio: float = 1.0,
-) -> np.ndarray:
-    """Run the refiner on one frame, only where it matters when that is cheaper.
-
-    The frame is cut into ``tile x tile`` cells. A cell is *active* when a hole pixel (of
-    any mask) lies within ``margin`` px of it. Each active cell is refined inside a window
-    that adds ``context`` px on every side (``margin`` rounded up to a multiple of
-    ``2**levels``; the window slides inwards at the frame border instead of shrinking, so
-    all windows have one size and run in batches of ``batch``). Window origins are multiples
-    of ``2**levels`` and the frame is padded as ``forward`` pads it, so the strided
-    convolutions see the same grid as on the whole frame: inside active cells the result
-    equals the whole-frame result wherever the refiner's receptive field (about 50 px with
-    the defaults) fits in the window, and differs only by the window-border effect where
-    it does not. Outside active cells the output is Poly unchanged.
-
-    When the windows would cover at least ``whole_frame_ratio`` times the pixels of the
-    padded frame, the whole frame is refined once instead, with the same composition
-    (refined inside active cells, Poly outside): the mode is a cost decision that changes
-    the result by the border effect at most. With ``tile=None``, or a model on a CUDA
-    device, the whole frame is refined and returned everywhere, as in the paper.
-
-    Args:
-        model: the refiner (its device and dtype are used).
-        poly: ``(H, W, 3) uint8`` Poly branch.
-        de: ``(H, W, 3) uint8`` DE branch.
-        dl: ``(H, W, 3) uint8`` DL branch.
-        masks: ``(K, H, W) bool`` hole masks, ``K = model.mask_channels``.
-        tile: cell side in px, a multiple of ``2**model.levels``; ``None`` = whole frame.
-        margin: hole dilation and window context in px.
-        batch: windows per forward pass.
-        whole_frame_ratio: cost threshold above; ``inf`` always tiles, ``0`` never does.
-
-    Returns:
-        ``(H, W, 3) uint8`` refined right view.
-    """
-    _check_tiling(model, tile, margin, batch)
-    try:
-        ratio = float(whole_frame_ratio)
-    except (TypeError, ValueError):
-        ratio = math.nan
-    if not ratio >= 0:
-        raise ValueError(f"whole_frame_ratio: expected a number >= 0, got {whole_frame_ratio!r}")
-    poly = check_image("poly", poly)
-    for name, value in (("de", de), ("dl", dl)):
-        if check_image(name, value).shape != poly.shape:
-            raise ValueError(f"{name}: expected shape {poly.shape} to match poly, got {value.shape}")
-    masks = check_array("masks", masks, (3,), (np.bool_,))
-    if masks.shape != (model.mask_channels, *poly.shape[:2]):
-        raise ValueError(f"masks: expected shape {(model.mask_channels, *poly.shape[:2])}, got {masks.shape}")
-
-    param = next(model.parameters())
-    device, dtype = param.device, param.dtype
-    height, width = poly.shape[:2]
-    stacked = _stack_inputs(poly, de, dl, masks, model.multiple)
-    with torch.inference_mode():
-        if tile is None or device.type == "cuda":
-            return _run_windows(model, stacked[None], device, dtype)[0, :height, :width]
-
-        active = active_cells(masks.any(axis=0), tile, margin)
-        rows, cols = np.nonzero(active)
-        out = poly.copy()
-        if rows.size == 0:
-            return out
-        padded_h, padded_w = stacked.shape[:2]
-        context = -(-margin // model.multiple) * model.multiple
-        win_h, win_w = min(tile + 2 * context, padded_h), min(tile + 2 * context, padded_w)
-        if rows.size * win_h * win_w >= ratio * padded_h * padded_w:
-            refined = _run_windows(model, stacked[None], device, dtype)[0, :height, :width]
-            inside = active.repeat(tile, axis=0).repeat(tile, axis=1)[:height, :width]
-            out[inside] = refined[inside]
-            return out
-
-        ys = _window_starts(rows, tile, context, win_h, padded_h)
-        xs = _window_starts(cols, tile, context, win_w, padded_w)
-        for start in range(0, rows.size, batch):
-            part = slice(start, start + batch)
-            windows = np.stack([stacked[y : y + win_h, x : x + win_w] for y, x in zip(ys[part], xs[part])])
-            refined = _run_windows(model, windows, device, dtype)
-            for k, (r, c, y, x) in enumerate(zip(rows[part], cols[part], ys[part], xs[part])):
-                y0, x0 = r * tile, c * tile
-                y1, x1 = min(y0 + tile, height), min(x0 + tile, width)
-                out[y0:y1, x0:x1] = refined[k, y0 - y : y1 - y, x0 - x : x1 - x]
-        return out
 
 
 #: Refined pixels are kept within this many px of a hole (of either mask); Poly elsewhere.

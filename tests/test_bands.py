@@ -24,7 +24,8 @@ def test_boxes_cover_the_region_and_windows_are_aligned(rng):
     covered = np.zeros_like(region)
     for t, (y0, y1, x0, x1), (wy0, wy1, wx0, wx1) in zip(packing.frame, packing.box, packing.window):
         covered[t, y0:y1, x0:x1] = True
-        assert y1 - y0 <= 16 and wy0 % 4 == 0 and wx0 % 4 == 0
+        side_edge = wx0 == 0 or wx1 == 90  # edge boxes are merged into columns across bands
+        assert (y1 - y0 <= 16 or side_edge) and wy0 % 4 == 0 and wx0 % 4 == 0
         assert wy0 <= max(y0 - 6, 0) and wx0 <= max(x0 - 6, 0) and wy1 >= min(y1 + 6, 70) and wx1 >= min(x1 + 6, 90)
     assert covered[region].all()
     assert (packing.place[:, 2:] % 4 == 0).all()
@@ -39,7 +40,7 @@ def test_gather_scatter_round_trip_and_no_overlap(rng):
     frames = rng.integers(0, 256, (*region.shape, 3), dtype=np.uint8)
     packing = plan_bands(region, 4, BandConfig(band=16, margin=6, width=64, gap=4))
     shelves = gather(frames, packing, 0)
-    assert all(s.shape[1:] == (h, packing.width, 3) and len(s) == n for s, (n, h) in zip(shelves, packing.groups))
+    assert all(s.shape == (n, h, w, 3) for s, (n, h, w) in zip(shelves, packing.groups))
     out = np.zeros_like(frames)
     scatter(shelves, packing, out, region)
     np.testing.assert_array_equal(out[region], frames[region])
@@ -51,12 +52,13 @@ def test_gather_scatter_round_trip_and_no_overlap(rng):
         assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
     for i in range(len(packing.box)):
         g, _, py, px = packing.place[i]
-        if packing.window[i, 2] == 0:
-            assert px == 0
-        elif packing.window[i, 3] == 90:
-            assert px + 90 + packing.pad[i, 1] - packing.window[i, 2] == packing.width
-        if packing.window[i, 1] == 70 and packing.window[i, 0] > 0:
-            assert py + 70 + packing.pad[i, 0] - packing.window[i, 0] == packing.groups[g][1]
+        count, height, width = packing.groups[g]
+        if packing.window[i, 2] == 0 or packing.window[i, 3] == 90:  # a side edge: a shelf of exactly its size
+            assert px == 0 and width == packing.window[i, 3] + packing.pad[i, 1] - packing.window[i, 2]
+        if packing.window[i, 1] == 70 and packing.window[i, 0] > 0:  # the bottom edge: the shelf's bottom
+            assert py + 70 + packing.pad[i, 0] - packing.window[i, 0] == height
+    # the right border band of frame 2 became one column window
+    assert sum(1 for t, w in zip(packing.frame, packing.window) if t == 2 and w[3] == 90) == 1
 
 
 def test_empty_region_and_validation():

@@ -15,7 +15,7 @@ from spatialme.data.synthetic import SceneConfig, render_scene
 from spatialme.data.textures import load_textures
 from spatialme.inpaint.learned import GatedInpainter, inpaint_frames
 from spatialme.pipeline import PipelineConfig, StereoPipeline
-from spatialme.refiner import MHFURefiner, refine_tiles
+from spatialme.refiner import MHFURefiner, refine_clip
 from spatialme.warp import forward_warp, forward_warp_torch
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (checks the CUDA code paths against the CPU ones)")
@@ -50,9 +50,9 @@ def test_refiner_cuda_matches_cpu(scene):
     torch.manual_seed(0)
     model = MHFURefiner(base_channels=8)
     warp = forward_warp(scene.left, scene.disparity)
-    masks = np.stack([warp.hole_mask[0], warp.hole_mask[0]])
-    cpu = refine_tiles(model, scene.left[0], warp.image[0], scene.right[0], masks, tile=None)
-    gpu = refine_tiles(model.cuda(), scene.left[0], warp.image[0], scene.right[0], masks, tile=None)
+    masks = np.stack([warp.hole_mask, warp.hole_mask], axis=1)
+    cpu = refine_clip(model, scene.left, warp.image, scene.right, masks, bands=None)
+    gpu = refine_clip(model.cuda(), scene.left, warp.image, scene.right, masks)
     assert np.abs(cpu.astype(int) - gpu.astype(int)).max() <= 2
 
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from spatialme.bands import BandConfig
-from spatialme.refiner import REFINE_RING, FeatureUpdateUnit, MHFURefiner, RefinerOutput, active_cells, fuse, refine_clip, refine_tiles
+from spatialme.refiner import REFINE_RING, FeatureUpdateUnit, MHFURefiner, RefinerOutput, fuse, refine_clip
 
 
 def branches(b: int, h: int, w: int, k: int = 2, seed: int = 0):
@@ -182,7 +182,7 @@ def test_save_pretrained_round_trip(tmp_path):
         assert torch.equal(loaded.state_dict()[key], value), key
 
 
-# --- tiled inference -----------------------------------------------------------------
+# --- inference on packed bands ---------------------------------------------------------
 
 
 def frame_inputs(h: int, w: int, seed: int = 0):
@@ -197,50 +197,6 @@ def frame_inputs(h: int, w: int, seed: int = 0):
     return poly, de, dl, masks
 
 
-def test_active_cells():
-    holes = np.zeros((40, 50), bool)
-    holes[5, 25] = True
-    np.testing.assert_array_equal(active_cells(holes, 16, 0), [[0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]])
-    np.testing.assert_array_equal(active_cells(holes, 16, 8), [[0, 1, 1, 0], [0, 0, 0, 0], [0, 0, 0, 0]])
-    np.testing.assert_array_equal(active_cells(holes, 16, 12), [[1, 1, 1, 0], [1, 1, 1, 0], [0, 0, 0, 0]])
-
-
-def test_tiled_matches_whole_frame_inside_tiles_and_poly_outside():
-    torch.manual_seed(0)
-    net = perturbed(MHFURefiner(), scale=1.0)
-    h, w = 75, 301  # odd sizes: the last cells are partial and padded like forward pads
-    poly, de, dl, masks = frame_inputs(h, w)
-    whole = refine_tiles(net, poly, de, dl, masks, tile=None)
-    assert whole.shape == (h, w, 3) and whole.dtype == np.uint8
-    # A margin of 56 px exceeds the receptive field (about 50 px; measured in the next
-    # test), so windows see all the context the whole frame does: equal up to float noise.
-    # whole_frame_ratio=inf forces the windowed path (the cost rule would pick the whole
-    # frame here, since 128 px windows around 16 px cells overlap a lot).
-    tiled = refine_tiles(net, poly, de, dl, masks, tile=16, margin=56, batch=3, whole_frame_ratio=float("inf"))
-    active = np.kron(active_cells(masks.any(0), 16, 56), np.ones((16, 16), bool))[:h, :w]
-    assert active.any() and not active.all()
-    diff = np.abs(tiled.astype(int) - whole.astype(int))
-    assert diff[active].max() <= 1
-    np.testing.assert_array_equal(tiled[~active], poly[~active])
-    assert (whole[active] != poly[active]).any()
-    # The cost rule's whole-frame path composes the same way.
-    composed = refine_tiles(net, poly, de, dl, masks, tile=16, margin=56, whole_frame_ratio=0)
-    np.testing.assert_array_equal(composed[active], whole[active])
-    np.testing.assert_array_equal(composed[~active], poly[~active])
-
-
-def test_tiled_small_margin_differs_only_near_window_borders():
-    net = perturbed(MHFURefiner(base_channels=8, levels=2), scale=1.0)
-    h, w = 64, 320
-    poly, de, dl, masks = frame_inputs(h, w)
-    whole = refine_tiles(net, poly, de, dl, masks, tile=None)
-    tiled = refine_tiles(net, poly, de, dl, masks, tile=32, margin=8, batch=32, whole_frame_ratio=float("inf"))
-    active = np.kron(active_cells(masks.any(0), 32, 8), np.ones((32, 32), bool))[:h, :w]
-    np.testing.assert_array_equal(tiled[~active], poly[~active])
-    diff = np.abs(tiled.astype(int) - whole.astype(int)).max(axis=2)
-    assert diff[active].mean() < 1  # border effect only; nearly every pixel agrees
-
-
 def test_receptive_field_is_about_50px():
     net = perturbed(MHFURefiner(), scale=1.0)
     x = torch.rand(1, 3, 192, 192, requires_grad=True)
@@ -250,34 +206,22 @@ def test_receptive_field_is_about_50px():
     assert 30 <= 96 - rows.min().item() <= 56 and rows.max().item() - 96 <= 56
 
 
-def test_tiled_without_holes_is_poly_and_many_holes_uses_whole_frame():
+def test_refine_clip_without_holes_is_poly():
     net = perturbed(MHFURefiner(base_channels=8, levels=2))
     poly, de, dl, masks = frame_inputs(40, 48)
-    none = np.zeros_like(masks)
-    np.testing.assert_array_equal(refine_tiles(net, poly, de, dl, none), poly)
-    everywhere = np.ones_like(masks)
-    np.testing.assert_array_equal(
-        refine_tiles(net, poly, de, dl, everywhere, tile=16, margin=4), refine_tiles(net, poly, de, dl, everywhere, tile=None)
-    )
+    none = np.zeros_like(masks)[None]
+    np.testing.assert_array_equal(refine_clip(net, poly[None], de[None], dl[None], none), poly[None])
 
 
-def test_refine_tiles_validates():
+def test_refine_clip_validates():
     net = MHFURefiner(base_channels=8, levels=2)
-    poly, de, dl, masks = frame_inputs(32, 32)
-    with pytest.raises(ValueError, match="tile"):
-        refine_tiles(net, poly, de, dl, masks, tile=10)
-    with pytest.raises(ValueError, match="margin"):
-        refine_tiles(net, poly, de, dl, masks, margin=-1)
-    with pytest.raises(ValueError, match="whole_frame_ratio"):
-        refine_tiles(net, poly, de, dl, masks, whole_frame_ratio=-1)
-    with pytest.raises(ValueError, match="masks"):
-        refine_tiles(net, poly, de, dl, masks[:1])
-    with pytest.raises(ValueError, match="masks"):
-        refine_tiles(net, poly, de, dl, masks.astype(np.uint8))
+    poly, de, dl, masks = (a[None] for a in frame_inputs(32, 32))
+    with pytest.raises(ValueError, match="model"):
+        refine_clip(torch.nn.Identity(), poly, de, dl, masks)
     with pytest.raises(ValueError, match="de"):
-        refine_tiles(net, poly, de[:16], dl, masks)
+        refine_clip(net, poly, de[:, :16], dl, masks)
     with pytest.raises(ValueError, match="poly"):
-        refine_tiles(net, poly.astype(np.float32), de, dl, masks)
+        refine_clip(net, poly.astype(np.float32), de, dl, masks)
 
 
 def test_refine_clip_packed_matches_whole_frame_near_holes_and_keeps_poly_elsewhere():
