@@ -19,8 +19,8 @@ whole frame's grid. A window at a frame edge sits at the same edge of its shelf 
 frame's alignment padding at the bottom and right), so the network meets its zero padding
 there as on the whole frame: the right border band, a hole in every frame, depends on it.
 With ``margin`` at least the network's receptive radius the result is the whole-frame one;
-with the default 16 px a few grey levels differ near box borders. The gaps hold values that
-read as the network's zero padding at its input.
+with the default 8 px some grey levels differ inside wide holes, at the same accuracy against
+ground truth. The gaps hold values that read as the network's zero padding at its input.
 
 On CUDA the networks run on whole frames instead (the pixel count does not matter there).
 """
@@ -43,14 +43,17 @@ class BandConfig:
 
     Attributes:
         band: rows per band, px (boxes are at most this tall).
-        margin: context px added on every side of a box (its window).
+        margin: context px added on every side of a box (its window). The networks reach
+            further (about 46 and 50 px), but on held-out scenes (512x288, 20 px holes) the
+            inpainter fills the holes equally well with 8, 12 or 16 px as on whole frames
+            (17.1, 17.1, 17.1 and 17.0 dB), and 8 px computes about half the pixels of 16.
         width: shelf width px (a window wider than this gets a shelf of its own width).
         gap: px between two windows on a shelf.
         batch: shelves per forward pass (bounds memory).
     """
 
     band: int = 32
-    margin: int = 16
+    margin: int = 8
     width: int = 512
     gap: int = 8
     batch: int = 8

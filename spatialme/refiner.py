@@ -332,7 +332,7 @@ def refine_clip(
     de: np.ndarray,
     dl: np.ndarray,
     masks: np.ndarray,
-    bands: BandConfig | None = BandConfig(margin=8),
+    bands: BandConfig | None = BandConfig(),
     bf16: bool | None = None,
 ) -> np.ndarray:
     """Run the refiner on a chunk of frames: packed bands around the holes on a CPU.
