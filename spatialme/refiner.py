@@ -380,8 +380,10 @@ def refine_clip(
         if not region.any():
             return out
         packing = plan_bands(region, model.multiple, bands)
-        planes = np.concatenate([poly, de, dl, np.moveaxis(masks, 1, -1).astype(np.uint8) * 255], axis=-1)
-        shelves = gather(planes, packing, 0)
+        # gather each input on its own (the shelves are a fraction of the frames), then stack channels
+        parts = [gather(poly, packing), gather(de, packing), gather(dl, packing)]
+        parts += [[m[..., None] * np.uint8(255) for m in gather(masks[:, k].view(np.uint8), packing)] for k in range(masks.shape[1])]
+        shelves = [np.concatenate(group, axis=-1) for group in zip(*parts)]
         refined = []
         with cpu_autocast(device, bf16):
             for group in shelves:

@@ -76,6 +76,7 @@ import weakref
 from dataclasses import dataclass
 
 import cv2
+import numba
 import numpy as np
 
 from ..checks import check_array, check_clip, check_disparity, check_range
@@ -242,8 +243,26 @@ def _sample_at(values: np.ndarray, x: np.ndarray, y: np.ndarray, border: float =
     return out
 
 
+@numba.njit(parallel=True, cache=True)
+def _neighbours_kernel(unknown, left, right):  # pragma: no cover - compiled
+    rows, width = unknown.shape
+    for r in numba.prange(rows):
+        k = -1
+        for x in range(width):
+            if not unknown[r, x]:
+                k = x
+            left[r, x] = k
+        k = width
+        for x in range(width - 1, -1, -1):
+            if not unknown[r, x]:
+                k = x
+            right[r, x] = k
+
+
 def _row_neighbours(unknown: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Nearest known column at or left of / at or right of every pixel of its row.
+
+    One left-to-right and one right-to-left scan per row (numba, rows in parallel).
 
     Args:
         unknown: ``(..., H, W)`` bool.
@@ -251,18 +270,19 @@ def _row_neighbours(unknown: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         ``(left, right)``, int32 arrays of that shape; ``-1`` / ``W`` where none.
     """
-    width = unknown.shape[-1]
-    cols = np.arange(width, dtype=np.int32)
-    left = np.maximum.accumulate(np.where(unknown, np.int32(-1), cols), axis=-1)
-    right = np.minimum.accumulate(np.where(unknown, np.int32(width), cols)[..., ::-1], axis=-1)[..., ::-1]
-    return left, right
+    flat = np.ascontiguousarray(unknown, bool).reshape(-1, unknown.shape[-1])
+    left = np.empty(flat.shape, np.int32)
+    right = np.empty(flat.shape, np.int32)
+    if flat.size:
+        _neighbours_kernel(flat, left, right)
+    return left.reshape(unknown.shape), right.reshape(unknown.shape)
 
 
 def fill_from_background(values: np.ndarray, unknown: np.ndarray, disparity: np.ndarray | None = None) -> np.ndarray:
     """Give every unknown pixel the value of the nearest known pixel on its row, farther side first.
 
     For each unknown pixel the nearest known pixels to its left and right on the same row
-    are found (running max/min of column indices, vectorised); the one with the smaller
+    are found (one scan per row and direction); the one with the smaller
     ``disparity`` (the farther one: a disocclusion is background) wins, or the right-hand
     one when ``disparity`` is None. A pixel with a known neighbour on one side only takes
     that one; a row with no known pixel keeps zeros.

@@ -302,12 +302,14 @@ def normalize_disparity(disparity: np.ndarray, hole_mask: np.ndarray) -> np.ndar
     holes = np.asarray(hole_mask, bool)
     if d.shape != holes.shape or d.ndim not in (2, 3):
         raise ValueError(f"hole_mask: expected shape {d.shape} matching a (T, H, W) or (H, W) disparity, got {holes.shape}")
-    lo = np.where(holes, np.inf, d).min(axis=(-2, -1), keepdims=True)
-    hi = np.where(holes, -np.inf, d).max(axis=(-2, -1), keepdims=True)
+    known = ~holes
+    lo = np.min(d, axis=(-2, -1), keepdims=True, where=known, initial=np.inf)
+    hi = np.max(d, axis=(-2, -1), keepdims=True, where=known, initial=-np.inf)
     span = hi - lo
     ok = np.isfinite(span) & (span > 1e-6)  # some known pixel, and not flat
-    scaled = (d - np.where(ok, lo, 0.0)) / np.where(ok, span, 1.0)
-    out = np.where(ok & ~holes, scaled, 0.0).astype(np.float32)
+    scale = np.where(ok, 1.0 / np.where(ok, span, 1.0), 0.0).astype(np.float32)
+    out = (d - np.where(ok, lo, 0.0).astype(np.float32)) * scale  # 0 everywhere in a flat or empty frame
+    out[holes] = 0.0
     return out
 
 
