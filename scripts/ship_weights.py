@@ -123,7 +123,7 @@ def main() -> None:
         "",
         f"## Evaluation (Table III rows) on {args.scenes} held-out synthetic scenes, {args.width}x{args.height}, {args.frames} frames each",
         "",
-        f"Command: `python scripts/ship_weights.py --inpainter {args.inpainter} --refiner {args.refiner} --scenes {args.scenes} --textures {args.textures}`",
+        f"Command: `python scripts/ship_weights.py --inpainter {args.inpainter} --refiner {args.refiner} --scenes {args.scenes} --frames {args.frames} --textures {args.textures}`",
         "(the same numbers as `python -m spatialme eval --synthetic {n} --frames {f} --textures {t}`).".format(n=args.scenes, f=args.frames, t=args.textures),
         "MAE and temporal on the [0, 1] scale (lower is better), PSNR in dB and SSIM (higher is better); `-hole` columns",
         "score only the plain warp's holes.",
