@@ -36,10 +36,11 @@ grey levels inside wide holes, at the same accuracy against the ground truth). O
 CPU with native bfloat16 the network runs under bf16 autocast (about 1.6x faster, a grey
 level or two of difference). On CUDA whole frames are run.
 
-Cost on the 2-core CPU (2 threads, ``benchmarks/bench_learned.py`` and
-``benchmarks/bench_full.py``, synthetic clips at a 2 % divergence, about 2 % of the pixels
-in holes): one pass of the network on the bands of a 720p frame takes about 0.1-0.17 s in
-bf16 (the 64 px square tiles it replaced: 0.41 s in float32).
+Cost on the 2-core CPU (2 threads, ``benchmarks/bench_full.py``, 8-frame synthetic clips
+at a 2 % divergence with a moving camera, about 2 % of the pixels in holes): the whole DL
+fill (flows, propagation, the network on bands in bf16) takes about 135 ms per 720p frame
+and 103 ms per 480p frame; the 64 px square tiles in float32 it replaced took about 0.4 s
+for the network alone at 720p.
 
 Training (:func:`train_inpainter`) uses synthetic scenes with exact ground truth
 (:mod:`spatialme.data.synthetic`): the left view forward-warped with its true disparity
