@@ -379,8 +379,9 @@ class LeftFlows:
     def at(self, flow: np.ndarray, x: np.ndarray, y: np.ndarray, border: float = np.nan) -> np.ndarray:
         """A flow at the flow size, read bilinearly at clip-resolution points ``(x, y)``.
 
-        Same values as :meth:`upscale` then a bilinear read (``cv2.resize`` maps pixel
-        centres alike), for a few thousand hole pixels instead of the whole frame.
+        At pixel centres this equals scaling the flow up with ``cv2.resize`` (bilinear, the
+        same centre mapping) and reading it there, for a few thousand hole pixels instead
+        of the whole frame.
 
         Returns:
             ``(N, 2) float32`` px at the clip's resolution; ``border`` outside the frame.
@@ -398,20 +399,9 @@ class LeftFlows:
         vals[outside] = border
         return vals
 
-    def upscale(self, flow: np.ndarray) -> np.ndarray:
-        """A ``(h, w, 2)`` flow at the flow size -> ``(H, W, 2) float32`` px at the clip's."""
-        height, width = self.shape[1:3]
-        flow = flow.astype(np.float32)
-        if not self.scaled:
-            return flow
-        up = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR)
-        up[..., 0] *= width / self.size[0]
-        up[..., 1] *= height / self.size[1]
-        return up
-
     def pair(self, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
         """Left-view flows ``a -> b`` and ``b -> a`` at the flow size, each ``(h, w, 2) float32`` px
-        of that size (see :meth:`upscale`)."""
+        of that size (read them at clip points with :meth:`at`)."""
         if (a, b) not in self._pairs:
             ga, gb = self._greys[a], self._greys[b]
             forward, backward = _pair_flows(self._dis, ga, gb)
