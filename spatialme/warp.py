@@ -28,7 +28,6 @@ tensors live, CUDA included. Tests check that the two agree.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numba
