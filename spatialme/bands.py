@@ -47,7 +47,8 @@ class BandConfig:
             further (about 46 and 50 px), but on held-out scenes (512x288, 20 px holes) the
             inpainter fills the holes equally well with 8, 12 or 16 px as on whole frames
             (17.1, 17.1, 17.1 and 17.0 dB), and 8 px computes about half the pixels of 16.
-        width: shelf width px (a window wider than this gets a shelf of its own width).
+        width: shelf width px (shelves grow to the widest window; windows at a side edge of
+            the frame get shelves of exactly their size).
         gap: px between two windows on a shelf.
         batch: shelves per forward pass (bounds memory).
     """
@@ -129,7 +130,7 @@ def plan_bands(region: np.ndarray, align: int, config: BandConfig = BandConfig()
         config: band, margin, shelf width, gap.
 
     Returns:
-        :class:`Packing` (no boxes and ``shape (0, 0, 0)`` when ``region`` is empty).
+        :class:`Packing` (no boxes and no groups when ``region`` is empty).
     """
     region = check_array("region", region, (3,), (np.bool_,))
     if isinstance(align, bool) or not isinstance(align, (int, np.integer)) or align < 1:
