@@ -87,6 +87,9 @@ __all__ = [
 #: The shipped weights, resolved from the repository root.
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "assets" / "weights" / "inpainter"
 
+#: Padded pixels per forward pass when whole frames run (CUDA): about two 720p frames.
+WHOLE_FRAME_PIXELS = 8 * 96 * 96 * 32
+
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -396,7 +399,7 @@ def inpaint_frames(
     try:
         with cpu_autocast(device, bf16):
             if bands is None or device.type == "cuda":
-                _whole_frames(model, warped, holes, disp, out, 8 * 96 * 96 * 32, device)
+                _whole_frames(model, warped, holes, disp, out, WHOLE_FRAME_PIXELS, device)
             else:
                 _packed(model, warped, holes, disp, out, bands, device)
     finally:
