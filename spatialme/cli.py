@@ -27,6 +27,24 @@ def _format(value: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _floats(value: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {value!r}") from None
+
+
+def _sizes(value: str) -> tuple[tuple[int, int], ...]:
+    out = []
+    for part in value.split(","):
+        try:
+            w, h = (int(v) for v in part.lower().split("x"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected sizes like 640x360, got {part!r}") from None
+        out.append((h, w))
+    return tuple(out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(prog="python -m spatialme", description="SpatialMe 2D-to-3D stereo conversion.")
@@ -70,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     ev.add_argument("--weights", metavar="DIR_OR_REPO", help="learned weights (inpainter/ and refiner/ folders, or a Hub repo id); default: the shipped ones")
     ev.add_argument("--json", metavar="OUT", help="also write the scores to this JSON file")
+    ev.add_argument("--sweep", action="store_true", help="the strength sweep: nearest disparity 1-8 %% of the width at 640x360 and 1280x720, exact and estimated-like")
+    ev.add_argument("--sweep-pcts", type=_floats, help="sweep strengths, comma-separated %% of the width (default 1,2,4,6,8)")
+    ev.add_argument("--sweep-sizes", type=_sizes, help="sweep sizes, comma-separated WxH (default 640x360,1280x720)")
+    ev.add_argument("--scenes", type=int, default=2, help="held-out scenes per sweep row (default 2)")
+    ev.add_argument("--sweep-frames", type=int, default=3, help="frames per sweep scene (default 3)")
+    ev.add_argument("--pair", nargs=3, action="append", default=[], metavar=("LEFT", "RIGHT", "DISPARITY"),
+                    help="a real image pair with its true left disparity px (.npy, .pfm, or .png: 16-bit = px x 256)")
+    ev.add_argument("--motorcycle", action="store_true", help="the Middlebury Motorcycle pair bundled with scikit-image")
     tr = sub.add_parser("train", help="train the learned inpainter or the MHFU refiner on synthetic stereo scenes")
     tr.add_argument("stage", choices=("inpainter", "refiner"), help="which network")
     tr.add_argument("-o", "--out", required=True, help="run folder: checkpoint, log.csv, final/ weights; an existing run resumes")
@@ -234,11 +260,13 @@ def _eval(args: argparse.Namespace) -> int:
     from .data.stereo import StereoClipSource
     from .data.synthetic import SceneConfig
     from .data.textures import list_textures, load_textures, split_textures
-    from .evaluate import EvalConfig, EvalResult, aggregate, evaluate_stereo, evaluate_synthetic, lpips_status
+    from .data.pairs import load_pair, motorcycle
+    from .evaluate import EvalConfig, EvalResult, aggregate, evaluate_pair, evaluate_stereo, evaluate_synthetic, lpips_status
+    from .sweep import SweepConfig, run_sweep, sweep_table
     from .pipeline import PipelineConfig, StereoPipeline
 
-    if args.synthetic is None and not args.stereo:
-        raise ValueError("eval: nothing to evaluate; pass --synthetic N and/or --stereo PATH")
+    if args.synthetic is None and not args.stereo and not args.sweep and not args.pair and not args.motorcycle:
+        raise ValueError("eval: nothing to evaluate; pass --synthetic N, --sweep, --pair L R D, --motorcycle and/or --stereo PATH")
     if args.synthetic is not None and args.synthetic < 1:
         raise ValueError(f"synthetic: expected a positive number of scenes, got {args.synthetic}")
     config = EvalConfig(variants=args.variants, baselines=args.baselines, every=args.every, max_frames=args.max_frames)
@@ -246,10 +274,14 @@ def _eval(args: argparse.Namespace) -> int:
     for source in sources:
         source.kind  # noqa: B018  (checks each path's layout before any work)
     scene_config = None
-    if args.synthetic is not None:
-        scene_config = SceneConfig(height=args.height, width=args.width, frames=args.frames, max_disparity=args.max_disparity)
+    if args.synthetic is not None or args.sweep:
         paths = list_textures(args.textures)
         held_out = split_textures(paths)[1] or paths
+    pairs = [load_pair(*p) for p in args.pair]  # read and checked before any work
+    if args.motorcycle:
+        pairs.append(motorcycle())
+    if args.synthetic is not None:
+        scene_config = SceneConfig(height=args.height, width=args.width, frames=args.frames, max_disparity=args.max_disparity)
     pipe = StereoPipeline.from_pretrained(args.weights, config=PipelineConfig(device=args.device))
     has_lpips, why = lpips_status()
     if not has_lpips:
@@ -274,6 +306,22 @@ def _eval(args: argparse.Namespace) -> int:
             show(f"synthetic: {args.synthetic} scenes, {scene_config.height}x{scene_config.width}, {result.frames} frames scored, "
                  f"{how}, {len(held_out)} held-out of {len(paths)} textures, seeds {args.seed}-{args.seed + args.synthetic - 1}", result)
             report["synthetic" if kind == "exact" else "synthetic_estimated"] = result.to_dict()
+    if args.sweep:
+        sweep = SweepConfig(
+            **{k: v for k, v in {"pcts": args.sweep_pcts, "sizes": args.sweep_sizes}.items() if v},
+            scenes=args.scenes, frames=args.sweep_frames, seed=args.seed, edge_blur=args.edge_blur,
+        )
+        rows = run_sweep(pipe, load_textures(held_out), sweep, config,
+                         progress=lambda done, total, label: print(f"sweep {done}/{total}: {label}", file=sys.stderr))
+        print(f"\nsweep: {sweep.scenes} held-out scenes x {sweep.frames} frames per row, {len(held_out)} held-out textures, "
+              f"estimated-like = edges blurred sigma {sweep.edge_blur:g} px at 256 px wide; PSNR dB (best in bold), temporal lower is better\n")
+        print(sweep_table(rows))
+        report["sweep"] = [{"width": r.width, "height": r.height, "pct": r.pct, "disparity": r.disparity, "hole_widths": list(r.hole_widths), **r.result.to_dict()} for r in rows]
+    for pair in pairs:
+        result = evaluate_pair(pipe, pair, config)
+        show(f"pair {pair.name}: {pair.left.shape[1]}x{pair.left.shape[0]}, true disparity "
+             f"{float(pair.disparity[pair.valid].min()):.0f}-{float(pair.disparity[pair.valid].max()):.0f} px", result)
+        report[f"pair_{pair.name}"] = result.to_dict()
     if sources:
         results = []
         for source in sources:

@@ -67,6 +67,7 @@ __all__ = [
     "evaluate_clip",
     "evaluate_synthetic",
     "evaluate_stereo",
+    "evaluate_pair",
     "aggregate",
 ]
 
@@ -464,3 +465,24 @@ def evaluate_stereo(
         disp = fill_invalid(matched, valid)
     given = replace(config, every=1, max_frames=None, disparity_source="given")
     return evaluate_clip(pipe, left, right, disp, given, valid=valid)
+
+
+def evaluate_pair(pipe: StereoPipeline, pair, config: EvalConfig = EvalConfig()) -> EvalResult:
+    """Score the methods on one real image pair with its true disparity.
+
+    Args:
+        pipe: the pipeline to evaluate.
+        pair: a :class:`spatialme.data.pairs.StereoPair` (for example
+            :func:`spatialme.data.pairs.motorcycle`).
+        config: what to evaluate; the pair's own disparity drives the warp.
+
+    Returns:
+        :class:`EvalResult` of one frame; right-view pixels warped from left pixels
+        without a known disparity are not scored (every hole pixel is).
+    """
+    from .data.pairs import StereoPair
+
+    if not isinstance(pair, StereoPair):
+        raise ValueError(f"pair: expected a StereoPair, got {type(pair).__name__}")
+    given = replace(config, every=1, max_frames=None, disparity_source="given")
+    return evaluate_clip(pipe, pair.left[None], pair.right[None], pair.disparity[None], given, valid=pair.valid[None])

@@ -25,23 +25,26 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .branches import run_branches
+from .data.camera import camera_pair
 from .data.degrade import random_degradation
 from .data.synthetic import SceneConfig, render_scene
 from .inpaint.expand import expand_disparity
 from .data.textures import list_textures, load_textures, split_textures
 from .inpaint.learned import normalize_disparity
+from .inpaint.pyramid import PyramidConfig, fill_levels, hole_depth, masked_downsample
 from .warp import forward_warp
 
-__all__ = ["TrainConfig", "PRESETS", "build_pool", "sample_batch", "train"]
+__all__ = ["TrainConfig", "PRESETS", "scene_config", "build_pool", "sample_batch", "train"]
 
 log = logging.getLogger("spatialme")
 
@@ -80,6 +83,18 @@ class TrainConfig:
             the DE branch hands it, bordered by the carried background band.
         minutes: stop after this much training time (checkpoint and ``final/`` written
             as at the last step); ``None`` = run all ``steps``.
+        widths: product-scale scenes: each pool scene's width is drawn log-uniformly in
+            this ``(lo, hi)`` px range (height 0.5-0.75 of it, both multiples of 16), with
+            ``scene``'s frames, its speeds scaled by ``width / 256`` and varied
+            silhouettes; ``None`` = every scene is ``scene`` as given.
+        disparity_pct: with ``widths``, the nearest object's disparity in % of the width,
+            log-uniform in ``(lo, hi)`` (0.5-8 % gives holes of 1 to about 100 px).
+        camera: share of pool scenes whose two views get the photometric differences of
+            two real cameras (:func:`spatialme.data.camera.camera_pair`).
+        pyramid_reach: inpainter stage: train at the pyramid levels inference fills at
+            (:mod:`spatialme.inpaint.pyramid`): each warp is halved a random number of
+            times, from none to the level its deepest hole needs with this reach px
+            (capped so the frame still holds a crop); ``None`` = full resolution only.
     """
 
     stage: str = "inpainter"
@@ -104,6 +119,10 @@ class TrainConfig:
     degrade: float = 0.5
     de_holes: float = 0.5
     minutes: float | None = None
+    widths: tuple[int, int] | None = None
+    disparity_pct: tuple[float, float] = (0.5, 8.0)
+    camera: float = 0.0
+    pyramid_reach: float | None = None
 
     def __post_init__(self) -> None:
         if self.stage not in ("inpainter", "refiner"):
@@ -112,7 +131,18 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-        for name in ("degrade", "de_holes"):
+        if self.widths is not None:
+            lo, hi = (tuple(self.widths) + (None, None))[:2]
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in (lo, hi)) or not 64 <= lo <= hi <= 4096 or len(self.widths) != 2:
+                raise ValueError(f"widths: expected (lo, hi) px with 64 <= lo <= hi <= 4096, got {self.widths!r}")
+            object.__setattr__(self, "widths", (lo, hi))
+        pct = tuple(self.disparity_pct)
+        if len(pct) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pct) or not 0.05 <= pct[0] <= pct[1] <= 20:
+            raise ValueError(f"disparity_pct: expected (lo, hi) %% with 0.05 <= lo <= hi <= 20, got {self.disparity_pct!r}")
+        object.__setattr__(self, "disparity_pct", (float(pct[0]), float(pct[1])))
+        if self.pyramid_reach is not None and (isinstance(self.pyramid_reach, bool) or not isinstance(self.pyramid_reach, (int, float)) or not 0.5 <= self.pyramid_reach <= 1024):
+            raise ValueError(f"pyramid_reach: expected px in [0.5, 1024] or None, got {self.pyramid_reach!r}")
+        for name in ("degrade", "de_holes", "camera"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name}: expected a share in [0, 1], got {value!r}")
@@ -123,14 +153,18 @@ class TrainConfig:
 
 
 # ``small`` trains on 2 CPU cores in a few hours; ``full`` is the paper-scale GPU setting.
+# Both draw product-scale scenes (256-1280 px wide, nearest disparity 0.5-8 % of the width)
+# with two-camera photometrics; the inpainter trains at the pyramid levels it fills at.
+_PRODUCT = {"widths": (256, 1280), "camera": 0.7, "pyramid_reach": 4.0, "refresh_every": 5000, "pool_scenes": 64, "scene": SceneConfig(frames=3, max_disparity=8.0)}
 PRESETS = {
-    "small": {},
+    "small": dict(_PRODUCT),
     "full": {
+        **_PRODUCT,
         "steps": 300_000,
         "crop": 256,
         "pool_scenes": 512,
         "refresh_every": 5000,
-        "scene": SceneConfig(height=384, width=640, frames=6, max_disparity=24.0),
+        "scene": SceneConfig(frames=6, max_disparity=8.0),
         "device": "cuda",
     },
 }
@@ -144,84 +178,124 @@ def _training_textures(folder: str | None) -> list[np.ndarray]:
     return load_textures(train_paths)
 
 
-def build_pool(config: TrainConfig, textures: list[np.ndarray], fill=None, seed: int = 0) -> dict[str, np.ndarray]:
+def scene_config(config: TrainConfig, rng: np.random.Generator) -> SceneConfig:
+    """The settings of one pool scene: ``config.scene``, or a product-scale draw (``widths``)."""
+    if config.widths is None:
+        return config.scene
+    lo, hi = config.widths
+    width = int(round(math.exp(rng.uniform(math.log(lo), math.log(hi))) / 16) * 16)
+    height = max(64, int(round(width * rng.uniform(0.5, 0.75) / 16) * 16))
+    pct = math.exp(rng.uniform(math.log(config.disparity_pct[0]), math.log(config.disparity_pct[1])))
+    speed = width / 256.0
+    base = config.scene
+    return replace(
+        base,
+        height=height,
+        width=width,
+        max_disparity=float(min(max(0.5, pct / 100.0 * width), width / 4)),
+        camera_speed=base.camera_speed * speed,
+        object_speed=base.object_speed * speed,
+        shapes="varied",
+    )
+
+
+def _pyramid_level(config: TrainConfig, holes: np.ndarray, rng: np.random.Generator) -> int:
+    """How many times to halve a warp for the inpainter: uniform from 0 to the level its deepest
+    hole needs (``pyramid_reach``), capped so the frame still holds a ``crop``."""
+    if config.pyramid_reach is None or config.stage != "inpainter":
+        return 0
+    need = float(fill_levels(hole_depth(holes), PyramidConfig(reach=config.pyramid_reach, max_level=8)).max())
+    cap = int(math.floor(math.log2(max(1.0, min(holes.shape[1:]) / config.crop))))
+    return int(rng.integers(0, min(int(math.ceil(need)), cap) + 1))
+
+
+def _inpainter_item(right: np.ndarray, image: np.ndarray, holes: np.ndarray, disparity: np.ndarray, level: int) -> dict[str, np.ndarray]:
+    """One pool item at a pyramid level: the warp (masked 2x2 means) and its target (plain means)."""
+    rgb, known, disp = image.astype(np.float32), (~holes).astype(np.float32), disparity.astype(np.float32)
+    target, ones = right.astype(np.float32), np.ones(holes.shape, np.float32)
+    for _ in range(level):
+        rgb, known, disp = masked_downsample(rgb, known, disp)
+        target, ones, _ = masked_downsample(target, ones)
+    hole = known <= 0.0
+    as_u8 = lambda a: np.clip(a + 0.5, 0, 255).astype(np.uint8)  # noqa: E731
+    return {"right": as_u8(target), "warped": as_u8(rgb), "hole": hole, "disparity": normalize_disparity(disp, hole)}
+
+
+def build_pool(config: TrainConfig, textures: list[np.ndarray], fill=None, seed: int = 0) -> list[dict[str, np.ndarray]]:
     """Render the scene pool and, for the refiner, its branch outputs.
 
     Args:
-        config: run settings (scene size, pool size, stage, ``degrade``, ``de_holes``).
+        config: run settings (scene sizes, pool size, stage, ``degrade``, ``de_holes``,
+            ``camera``, ``pyramid_reach``).
         textures: training textures.
         fill: the DL filler (refiner stage).
         seed: pool seed (scene ``i`` uses ``seed * 100003 + i``).
 
     Returns:
-        Arrays with a leading frame axis ``N`` (``pool_scenes * frames``, plus the DE
-        re-warps of the inpainter stage): ``right`` (target), ``warped``, ``hole`` and
+        One item per scene (plus one per DE re-warp of the inpainter stage), each a dict of
+        arrays with a leading frame axis: ``right`` (target), ``warped``, ``hole`` and
         ``disparity`` (the warp's right-view disparity, normalised per frame as the
         inpainter reads it at inference), and for the refiner ``poly``, ``dl``, ``de``,
-        ``de_hole``. A ``config.degrade`` share of the scenes is warped with an
-        estimated-like disparity. ``_hole_index`` holds the ``(t, y, x)`` of the hole
-        pixels (crop centres).
+        ``de_hole``; items differ in size with ``widths`` (and in pyramid level).
+        A ``config.degrade`` share of the scenes is warped with an estimated-like
+        disparity, a ``config.camera`` share gets two cameras' photometrics.
+        ``_hole_index`` holds the ``(t, y, x)`` of the hole pixels (crop centres).
     """
-    keys: dict[str, list[np.ndarray]] = {}
+    items: list[dict[str, np.ndarray]] = []
     which = ("poly", "dl", "de") if config.stage == "refiner" else ()
     rng = np.random.default_rng(seed * 7 + 1)
 
     def add(arrays: dict[str, np.ndarray]) -> None:
-        for key, value in arrays.items():
-            keys.setdefault(key, []).append(value)
+        if arrays["hole"].any() and min(arrays["hole"].shape[1:]) >= config.crop:
+            arrays["_hole_index"] = np.stack(np.nonzero(arrays["hole"]), axis=1).astype(np.int32)
+            items.append(arrays)
 
     for i in range(config.pool_scenes):
-        scene = render_scene(textures, config.scene, seed=seed * 100003 + i)
+        scene = render_scene(textures, scene_config(config, rng), seed=seed * 100003 + i)
         disparity = random_degradation(scene.disparity, rng) if rng.random() < config.degrade else scene.disparity
-        branches = run_branches(scene.left, disparity, which, fill)
+        left, right = camera_pair(scene.left, scene.right, rng) if rng.random() < config.camera else (scene.left, scene.right)
+        branches = run_branches(left, disparity, which, fill)
         warp = branches.warp
-        arrays = {"right": scene.right, "warped": warp.image, "hole": warp.hole_mask, "disparity": normalize_disparity(warp.disparity, warp.hole_mask)}
         if which:
+            arrays = {"right": right, "warped": warp.image, "hole": warp.hole_mask, "disparity": normalize_disparity(warp.disparity, warp.hole_mask)}
             arrays.update(branches.outputs)
             arrays["de_hole"] = branches.de_hole_mask
-        add(arrays)
-        if not which and rng.random() < config.de_holes:
-            rewarp = forward_warp(scene.left, expand_disparity(disparity))
-            add({"right": scene.right, "warped": rewarp.image, "hole": rewarp.hole_mask, "disparity": normalize_disparity(rewarp.disparity, rewarp.hole_mask)})
-    pool = {k: np.concatenate(v) for k, v in keys.items()}
-    pool["_hole_index"] = _hole_index(pool["hole"])  # crops are drawn around these every step
-    return pool
-
-
-def _hole_index(hole: np.ndarray) -> tuple[np.ndarray, ...]:
-    """``(t, y, x)`` of every hole pixel of a pool, found once per pool (not once per step)."""
-    index = np.nonzero(hole)
-    if len(index[0]) == 0:
+            add(arrays)
+            continue
+        add(_inpainter_item(right, warp.image, warp.hole_mask, warp.disparity, _pyramid_level(config, warp.hole_mask, rng)))
+        if rng.random() < config.de_holes:
+            rewarp = forward_warp(left, expand_disparity(disparity))
+            add(_inpainter_item(right, rewarp.image, rewarp.hole_mask, rewarp.disparity, _pyramid_level(config, rewarp.hole_mask, rng)))
+    if not items:
         raise ValueError("pool: no hole pixels to train on (increase max_disparity)")
-    return index
+    return items
 
 
-def _crop_origins(hole: np.ndarray, batch: int, crop: int, rng: np.random.Generator, index: tuple[np.ndarray, ...] | None = None) -> list[tuple[int, int, int]]:
-    """``batch`` (frame, y, x) crop origins, each centred on a random hole pixel (clamped)."""
-    frames, height, width = hole.shape
-    t, y, x = _hole_index(hole) if index is None else index
-    picks = rng.integers(0, len(t), batch)
+def _crop_origins(pool: list[dict[str, np.ndarray]], batch: int, crop: int, rng: np.random.Generator) -> list[tuple[int, int, int, int]]:
+    """``batch`` (item, frame, y, x) crop origins: a uniform item, centred on a random hole pixel (clamped)."""
     out = []
-    for k in picks:
-        y0 = int(np.clip(y[k] - crop // 2, 0, height - crop))
-        x0 = int(np.clip(x[k] - crop // 2, 0, width - crop))
-        out.append((int(t[k]), y0, x0))
+    for i in rng.integers(0, len(pool), batch):
+        item = pool[int(i)]
+        _, height, width = item["hole"].shape
+        index = item["_hole_index"]
+        t, y, x = index[int(rng.integers(len(index)))]
+        y0 = int(np.clip(y - crop // 2, 0, height - crop))
+        x0 = int(np.clip(x - crop // 2, 0, width - crop))
+        out.append((int(i), int(t), y0, x0))
     return out
 
 
-def sample_batch(pool: dict[str, np.ndarray], batch: int, crop: int, rng: np.random.Generator, device: str = "cpu") -> dict[str, torch.Tensor]:
+def sample_batch(pool: list[dict[str, np.ndarray]], batch: int, crop: int, rng: np.random.Generator, device: str = "cpu") -> dict[str, torch.Tensor]:
     """Crops centred on hole pixels, as tensors: images ``(B, 3, c, c)`` in [0, 1], maps ``(B, 1, c, c)``."""
-    origins = _crop_origins(pool["hole"], batch, crop, rng, pool.get("_hole_index"))
+    origins = _crop_origins(pool, batch, crop, rng)
     out = {}
-    for key, value in pool.items():
+    for key, value in pool[0].items():
         if key.startswith("_"):
             continue
-        crops = np.stack([value[t, y : y + crop, x : x + crop] for t, y, x in origins])
+        crops = np.stack([pool[i][key][t, y : y + crop, x : x + crop] for i, t, y, x in origins])
         tensor = torch.from_numpy(crops)
         if crops.dtype == np.uint8:
             tensor = tensor.permute(0, 3, 1, 2).float() / 255.0
-        elif crops.dtype == np.bool_:
-            tensor = tensor.float()[:, None]
         else:
             tensor = tensor.float()[:, None]
         out[key] = tensor.to(device)

@@ -46,10 +46,10 @@ def test_resume_continues_from_checkpoint(tmp_path):
 def test_pool_and_batches_centre_on_holes():
     from spatialme.data.textures import load_textures
 
-    cfg = tiny("inpainter", "unused")
+    cfg = tiny("inpainter", "unused", de_holes=0.0)
     pool = build_pool(cfg, load_textures(), seed=3)
-    assert pool["right"].shape == (4, 48, 64, 3) and pool["hole"].any()
-    assert pool["disparity"].min() >= 0 and pool["disparity"].max() <= 1
+    assert [item["right"].shape for item in pool] == [(2, 48, 64, 3)] * 2 and all(item["hole"].any() for item in pool)
+    assert all(item["disparity"].min() >= 0 and item["disparity"].max() <= 1 for item in pool)
     batch = sample_batch(pool, 5, 32, np.random.default_rng(0))
     assert batch["warped"].shape == (5, 3, 32, 32) and batch["hole"].shape == (5, 1, 32, 32)
     assert (batch["hole"].flatten(1).sum(1) > 0).all()  # every crop has holes to learn from
@@ -75,11 +75,11 @@ def test_pool_degrades_disparity_and_adds_de_rewarps():
     exact = build_pool(tiny("inpainter", "unused", degrade=0.0, de_holes=0.0), textures, seed=3)
     soft = build_pool(tiny("inpainter", "unused", degrade=1.0, de_holes=0.0), textures, seed=3)
     both = build_pool(tiny("inpainter", "unused", degrade=0.0, de_holes=1.0), textures, seed=3)
-    np.testing.assert_array_equal(exact["right"], soft["right"])  # same scenes, same targets
-    assert not np.array_equal(exact["hole"], soft["hole"])  # warped with another disparity
-    assert len(both["right"]) == 2 * len(exact["right"])  # every scene also gave its DE re-warp
-    np.testing.assert_array_equal(both["right"][2:4], both["right"][:2])  # scene 0, then its DE re-warp
-    assert not np.array_equal(both["hole"][2:4], both["hole"][:2])
+    np.testing.assert_array_equal(exact[0]["right"], soft[0]["right"])  # same scenes, same targets
+    assert not np.array_equal(exact[0]["hole"], soft[0]["hole"])  # warped with another disparity
+    assert len(both) == 2 * len(exact)  # every scene also gave its DE re-warp
+    np.testing.assert_array_equal(both[1]["right"], both[0]["right"])  # scene 0, then its DE re-warp
+    assert not np.array_equal(both[1]["hole"], both[0]["hole"])
     with pytest.raises(ValueError, match="degrade"):
         tiny("inpainter", "unused", degrade=1.5)
     with pytest.raises(ValueError, match="minutes"):
@@ -93,3 +93,29 @@ def test_minutes_stop_training_with_checkpoint_and_final(tmp_path):
     assert 1 <= state["step"] < 100000 and (final / "model.safetensors").is_file()
     rows = list(csv.DictReader((out / "log.csv").open()))
     assert rows[-1]["step"] == str(state["step"])
+
+
+def test_product_scale_pool_draws_sizes_strengths_cameras_and_pyramid_levels():
+    from spatialme.data.textures import load_textures
+    from spatialme.train import scene_config
+
+    cfg = tiny("inpainter", "unused", widths=(256, 1024), disparity_pct=(4.0, 8.0), camera=1.0, pyramid_reach=2.0, pool_scenes=6, crop=32, de_holes=0.0)
+    rng = np.random.default_rng(0)
+    drawn = [scene_config(cfg, rng) for _ in range(40)]
+    widths = np.array([c.width for c in drawn])
+    assert widths.min() >= 256 and widths.max() <= 1024 and (widths % 16 == 0).all() and len(set(widths)) > 10
+    pct = np.array([100 * c.max_disparity / c.width for c in drawn])
+    assert pct.min() >= 4.0 - 1e-6 and pct.max() <= 8.0 + 1e-6 and all(c.shapes == "varied" for c in drawn)
+    pool = build_pool(cfg, load_textures(), seed=1)
+    sizes = {item["hole"].shape[1:] for item in pool}
+    assert len(sizes) > 1  # scenes of several sizes and pyramid levels
+    # a halved item's holes stay holes: its hole count is at most a quarter of a full-size warp's
+    assert all(min(s) >= 32 for s in sizes)
+    batch = sample_batch(pool, 6, 32, np.random.default_rng(1))
+    assert batch["warped"].shape == (6, 3, 32, 32) and (batch["hole"].flatten(1).sum(1) > 0).all()
+    with pytest.raises(ValueError, match="widths"):
+        tiny("inpainter", "unused", widths=(512, 256))
+    with pytest.raises(ValueError, match="disparity_pct"):
+        tiny("inpainter", "unused", disparity_pct=(9.0, 1.0))
+    with pytest.raises(ValueError, match="camera"):
+        tiny("inpainter", "unused", camera=2.0)

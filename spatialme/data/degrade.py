@@ -17,8 +17,10 @@ without that failure. This module makes the estimated-like version used alongsid
   ``blur = 1`` a step becomes a ramp about 4 sigma wide (4 px at 256 px, 20 px at 1280 px),
   the boundary width of a 518 px depth map upsampled to the frame.
 * :func:`random_degradation` (training augmentation): the same blur with ``blur`` drawn in
-  ``[0.4, 1.6]``, and half the time the foreground first grown by one pixel (a 3x3 grey
-  dilation: estimators also misplace edges by a pixel or so, mostly outwards).
+  ``[0.4, 1.6]``, the foreground's boundary first moved by -1 to 3 px (grey dilation, or
+  erosion for -1: estimators misplace edges by a pixel or three, mostly outwards), and a
+  little temporal jitter (each frame's blur and scale move by a few percent, as an
+  estimator's output flickers from frame to frame).
 
 Only edges change: flat regions keep their exact value (a blur of a constant is the
 constant, and of a plane is the plane), so the global scale stays right and the true right
@@ -37,8 +39,12 @@ __all__ = ["soften_edges", "random_degradation"]
 #: Range of ``blur`` (px at 256 px wide) drawn by :func:`random_degradation`.
 TRAIN_BLUR = (0.4, 1.6)
 
-#: Probability that :func:`random_degradation` grows the foreground by one pixel first.
-TRAIN_GROW = 0.5
+#: Boundary moves (px, negative = erode) drawn by :func:`random_degradation`, and their odds.
+TRAIN_GROW = (-1, 0, 1, 2, 3)
+TRAIN_GROW_P = (0.1, 0.35, 0.3, 0.15, 0.1)
+
+#: Standard deviation of the per-frame relative jitter of blur and scale.
+TRAIN_JITTER = 0.03
 
 
 def _frames(disparity: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -73,8 +79,8 @@ def soften_edges(disparity: np.ndarray, blur: float = 1.0, grow: int = 0) -> np.
 def random_degradation(disparity: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One random estimated-like version of a clip's disparity (training augmentation).
 
-    The same ``blur`` and ``grow`` apply to every frame of the clip (an estimator's
-    character does not change from frame to frame).
+    The estimator's character (blur, boundary move) is drawn once per clip; each frame then
+    jitters its blur and its scale by about :data:`TRAIN_JITTER` (temporal flicker).
 
     Args:
         disparity: ``(H, W)`` or ``(T, H, W)`` float disparity px.
@@ -83,6 +89,13 @@ def random_degradation(disparity: np.ndarray, rng: np.random.Generator) -> np.nd
     Returns:
         float32 disparity px, same shape.
     """
+    frames, single = _frames(disparity)
     blur = float(rng.uniform(*TRAIN_BLUR))
-    grow = int(rng.random() < TRAIN_GROW)
-    return soften_edges(disparity, blur, grow)
+    grow = int(rng.choice(TRAIN_GROW, p=TRAIN_GROW_P))
+    out = np.empty_like(frames)
+    for t, frame in enumerate(frames):
+        if grow < 0:
+            frame = cv2.erode(frame, np.ones((-2 * grow + 1, -2 * grow + 1), np.uint8))
+        jitter = rng.normal(0.0, TRAIN_JITTER, 2) if len(frames) > 1 else np.zeros(2)
+        out[t] = soften_edges(frame, max(0.0, blur * (1.0 + jitter[0])), max(grow, 0)) * np.float32(1.0 + jitter[1])
+    return out[0] if single else out

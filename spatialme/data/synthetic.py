@@ -57,10 +57,16 @@ import numpy as np
 
 from ..checks import check_array, check_choice, check_image, check_range
 
-__all__ = ["BACKGROUNDS", "SceneConfig", "StereoScene", "render_scene", "write_scene", "read_scene"]
+__all__ = ["BACKGROUNDS", "SHAPES", "SILHOUETTES", "SceneConfig", "StereoScene", "render_scene", "write_scene", "read_scene"]
 
 #: Accepted values of :attr:`SceneConfig.background`.
 BACKGROUNDS = ("slanted", "curved", "random")
+
+#: Accepted values of :attr:`SceneConfig.shapes`.
+SHAPES = ("blobs", "varied")
+
+#: Silhouette kinds of ``shapes="varied"`` (each object draws one, uniformly).
+SILHOUETTES = ("blob", "polygon", "limbs", "ring", "fringe")
 
 _SUPERSAMPLE = 4  # matte drawing resolution factor
 _TEX_MARGIN = 4  # px of background texture beyond the sampled extent (bicubic footprint)
@@ -88,6 +94,10 @@ class SceneConfig:
             up to half of it).
         background: "slanted" (``f(y)`` linear), "curved" (quadratic) or "random" (either,
             drawn per scene).
+        shapes: "blobs" (smooth radial blobs only) or "varied": each object is one of
+            :data:`SILHOUETTES`, a blob, a polygon with straight edges and corners, a blob
+            with thin limbs, a ring (the background shows through its hole) or a blob
+            with a hair-like fringe of thin strands (fractional alpha).
     """
 
     height: int = 128
@@ -99,6 +109,7 @@ class SceneConfig:
     camera_speed: float = 1.0
     object_speed: float = 1.5
     background: str = "random"
+    shapes: str = "blobs"
 
     def __post_init__(self) -> None:
         for name, low in (("height", 16), ("width", 16), ("frames", 1), ("min_objects", 0), ("max_objects", 0)):
@@ -112,6 +123,7 @@ class SceneConfig:
         check_range("camera_speed", self.camera_speed, 0.0, 1e3)
         check_range("object_speed", self.object_speed, 0.0, 1e3)
         check_choice("background", self.background, BACKGROUNDS)
+        check_choice("shapes", self.shapes, SHAPES)
 
 
 @dataclass
@@ -274,24 +286,70 @@ def _sample_rows(image: np.ndarray, x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _blob_alpha(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """An irregular anti-aliased matte ``(height, width) float32`` in [0, 1].
-
-    A radial Fourier blob ``r(theta) = 1 + sum_k c_k cos(k theta + phi_k)`` (k = 2..6,
-    decaying amplitudes) filling the box less a zero margin, drawn at 4x resolution and
-    area-averaged down, so edge pixels carry fractional coverage.
-    """
-    ss = _SUPERSAMPLE
+def _blob_points(rng: np.random.Generator, cx: float, cy: float, rx: float, ry: float, wobble: float = 0.35, kmax: int = 6) -> np.ndarray:
+    """Outline ``(256, 2)`` of a radial Fourier blob ``r(theta) = 1 + sum_k c_k cos(k theta + phi_k)``."""
     theta = np.linspace(0.0, 2.0 * np.pi, 256, endpoint=False)
     radius = np.ones_like(theta)
-    for k in range(2, 7):
-        radius += rng.uniform(-0.35, 0.35) / k**0.8 * np.cos(k * theta + rng.uniform(0, 2 * np.pi))
+    for k in range(2, kmax + 1):
+        radius += rng.uniform(-wobble, wobble) / k**0.8 * np.cos(k * theta + rng.uniform(0, 2 * np.pi))
     radius /= radius.max()
+    return np.stack([cx + rx * radius * np.cos(theta), cy + ry * radius * np.sin(theta)], axis=1)
+
+
+def _fill(canvas: np.ndarray, pts: np.ndarray, value: int = 255) -> None:
+    cv2.fillPoly(canvas, [np.round(pts * 16).astype(np.int32)], value, lineType=cv2.LINE_8, shift=4)
+
+
+def _stroke(canvas: np.ndarray, p0: np.ndarray, p1: np.ndarray, thickness: int) -> None:
+    a, b = (int(round(p0[0])), int(round(p0[1]))), (int(round(p1[0])), int(round(p1[1])))
+    cv2.line(canvas, a, b, 255, max(1, int(thickness)), lineType=cv2.LINE_8)
+
+
+def _blob_alpha(rng: np.random.Generator, height: int, width: int, kind: str = "blob") -> np.ndarray:
+    """An anti-aliased matte ``(height, width) float32`` in [0, 1] of one silhouette kind.
+
+    Drawn at 4x resolution inside the box less a zero margin and area-averaged down, so edge
+    pixels (and thin strands) carry fractional coverage. ``kind`` is one of
+    :data:`SILHOUETTES`: ``"blob"`` (radial Fourier blob, k = 2..6), ``"polygon"`` (3-7
+    straight-edged vertices), ``"limbs"`` (a smaller blob with 1-3 thin limbs, 1-4 px
+    wide), ``"ring"`` (a blob with an inner blob cut out) or ``"fringe"`` (a blob with
+    many thin strands across its outline, hair-like).
+    """
+    ss = _SUPERSAMPLE
     cx, cy = width * ss / 2.0, height * ss / 2.0
     rx, ry = cx - _MATTE_MARGIN * ss, cy - _MATTE_MARGIN * ss
-    pts = np.stack([cx + rx * radius * np.cos(theta), cy + ry * radius * np.sin(theta)], axis=1)
     canvas = np.zeros((height * ss, width * ss), np.uint8)
-    cv2.fillPoly(canvas, [np.round(pts * 16).astype(np.int32)], 255, lineType=cv2.LINE_8, shift=4)
+    if kind == "blob":
+        _fill(canvas, _blob_points(rng, cx, cy, rx, ry))
+    elif kind == "polygon":
+        n = int(rng.integers(3, 8))
+        step = 2 * np.pi / n  # evenly spread corners, jittered: a solid polygon, never a sliver
+        angles = rng.uniform(0, 2 * np.pi) + step * (np.arange(n) + rng.uniform(-0.3, 0.3, n))
+        radii = rng.uniform(0.6, 1.0, n)
+        _fill(canvas, np.stack([cx + rx * radii * np.cos(angles), cy + ry * radii * np.sin(angles)], axis=1))
+    elif kind == "limbs":
+        scale = rng.uniform(0.35, 0.6)
+        _fill(canvas, _blob_points(rng, cx, cy, rx * scale, ry * scale))
+        for _ in range(int(rng.integers(1, 4))):
+            angle = rng.uniform(0, 2 * np.pi)
+            end = np.array([cx + rx * rng.uniform(0.8, 1.0) * np.cos(angle), cy + ry * rng.uniform(0.8, 1.0) * np.sin(angle)])
+            _stroke(canvas, np.array([cx, cy]), end, int(rng.uniform(1, 4) * ss))
+    elif kind == "ring":
+        _fill(canvas, _blob_points(rng, cx, cy, rx, ry, 0.2))
+        inner = rng.uniform(0.3, 0.6)
+        _fill(canvas, _blob_points(rng, cx, cy, rx * inner, ry * inner, 0.2), 0)
+    elif kind == "fringe":
+        body = _blob_points(rng, cx, cy, rx * 0.8, ry * 0.8)
+        _fill(canvas, body)
+        picks = rng.integers(0, len(body), int(rng.integers(20, 60)))
+        for k in picks:
+            p = body[k]
+            direction = (p - (cx, cy)) / max(1e-6, float(np.hypot(*(p - (cx, cy)))))
+            length = rng.uniform(0.1, 0.25) * min(rx, ry)
+            bend = rng.normal(0, 0.3, 2)
+            _stroke(canvas, p - direction * 2 * ss, p + (direction + bend) * length, int(rng.integers(1, ss + 1)))
+    else:
+        raise ValueError(f"kind: expected one of {SILHOUETTES}, got {kind!r}")
     return cv2.resize(canvas.astype(np.float32) / 255.0, (width, height), interpolation=cv2.INTER_AREA)
 
 
@@ -314,7 +372,8 @@ def _make_objects(rng: np.random.Generator, textures: list[np.ndarray], bg_index
     for disparity in disparities:
         h = max(8, round(config.height * rng.uniform(0.3, 0.65)))
         w = int(np.clip(round(h * rng.uniform(0.6, 1.5)), 8, max(8, round(0.6 * config.width))))
-        alpha = _blob_alpha(rng, h, w)
+        kind = "blob" if config.shapes == "blobs" else SILHOUETTES[int(rng.integers(len(SILHOUETTES)))]
+        alpha = _blob_alpha(rng, h, w, kind)
         rgb = _random_crop(rng, textures[others[int(rng.integers(len(others)))]], h, w).astype(np.float32)
         cx, cy = rng.uniform(0.1, 0.9) * config.width, rng.uniform(0.2, 0.8) * config.height
         x = cx - w / 2.0 + _smooth_path(rng, config.frames, config.object_speed)

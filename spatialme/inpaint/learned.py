@@ -69,6 +69,7 @@ from ..data.synthetic import SceneConfig, StereoScene, render_scene
 from ..warp import forward_warp
 from .base import composite, register_filler
 from .flow import FlowConfig, LeftFlows, fill_from_background, propagate
+from .pyramid import PyramidConfig, pyramid_fill
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -677,6 +678,8 @@ class LearnedFill:
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda[:N]"``.
         bands: packed bands on a CPU (see :func:`inpaint_frames`); None = whole frames.
         bf16: bfloat16 autocast on a CPU; None = where the processor supports it natively.
+        pyramid: fill each hole pixel at the pyramid level its distance to the known pixels
+            needs (:mod:`.pyramid`); None = the network at full resolution only.
     """
 
     def __init__(
@@ -688,6 +691,7 @@ class LearnedFill:
         device: str = "auto",
         bands: BandConfig | None = BandConfig(),
         bf16: bool | None = None,
+        pyramid: PyramidConfig | None = PyramidConfig(),
     ) -> None:
         if model is not None and not isinstance(model, GatedInpainter):
             raise ValueError(f"model: expected a GatedInpainter, got {type(model).__name__}")
@@ -698,7 +702,9 @@ class LearnedFill:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
-        self.bands, self.bf16 = bands, bf16
+        if pyramid is not None and not isinstance(pyramid, PyramidConfig):
+            raise ValueError(f"pyramid: expected a PyramidConfig or None, got {type(pyramid).__name__}")
+        self.bands, self.bf16, self.pyramid = bands, bf16, pyramid
         self._flows: LeftFlows | None = None  # the last clip's left flows (DL and DE share them)
 
     def __call__(
@@ -743,8 +749,19 @@ class LearnedFill:
             propagated = holes & ~remaining
             source = fill_from_background(wd, holes, wd) if propagated.any() else wd
             wdisp = np.where(remaining, np.float32(0.0), source).astype(np.float32, copy=False)
-        out = inpaint_frames(self.model, filled, remaining, wdisp, self.bands, self.device, self.bf16)
+        out = self.fill_network(filled, remaining, wdisp)
         return composite(warped, out, holes)
+
+    def fill_network(self, warped: np.ndarray, holes: np.ndarray, disparity: np.ndarray | None) -> np.ndarray:
+        """The network's part: ``(T, H, W, 3) uint8`` frames, ``(T, H, W) bool`` holes and the
+        warped disparity px (0 in holes, or None) -> filled frames, through the pyramid when set."""
+
+        def at_one_level(rgb: np.ndarray, mask: np.ndarray, disp: np.ndarray | None) -> np.ndarray:
+            return inpaint_frames(self.model, rgb, mask, disp, self.bands, self.device, self.bf16)
+
+        if self.pyramid is None:
+            return at_one_level(warped, holes, disparity)
+        return pyramid_fill(at_one_level, warped, holes, disparity, self.pyramid)
 
 
 register_filler("learned")(LearnedFill)

@@ -233,3 +233,32 @@ def test_split_small_sets_keep_both_sides():
         split_textures(["a.jpg", "b.jpg"], 1.5)
     with pytest.raises(ValueError, match="paths"):
         split_textures(["x/a.jpg", "y/a.jpg"])
+
+
+def test_varied_silhouettes_have_their_shapes():
+    from spatialme.data.synthetic import SILHOUETTES, _blob_alpha
+
+    rng = np.random.default_rng(0)
+    mattes = {kind: _blob_alpha(rng, 60, 80, kind) for kind in SILHOUETTES}
+    for kind, alpha in mattes.items():
+        assert alpha.shape == (60, 80) and alpha.dtype == np.float32 and 0 <= alpha.min() and alpha.max() <= 1
+        assert (alpha > 0.5).mean() > 0.03, kind  # something is drawn
+        assert (alpha[:2] == 0).all() and (alpha[:, -2:] == 0).all(), kind  # the zero margin
+    assert mattes["ring"][30, 40] == 0 and mattes["blob"][30, 40] == 1  # the ring's hole shows the background
+    partial = {k: ((a > 0.05) & (a < 0.95)).sum() / max(1, (a > 0.5).sum()) for k, a in mattes.items()}
+    assert partial["fringe"] > partial["blob"]  # hair-like strands: more fractional coverage
+    with pytest.raises(ValueError, match="kind"):
+        _blob_alpha(rng, 10, 10, "cube")
+
+
+def test_varied_scenes_differ_from_blob_scenes_and_are_seeded():
+    from spatialme.data.textures import load_textures
+
+    textures = load_textures()
+    blobs = render_scene(textures, SceneConfig(frames=1), seed=4)
+    varied = render_scene(textures, SceneConfig(frames=1, shapes="varied"), seed=4)
+    again = render_scene(textures, SceneConfig(frames=1, shapes="varied"), seed=4)
+    np.testing.assert_array_equal(varied.left, again.left)
+    assert not np.array_equal(blobs.left, varied.left)
+    with pytest.raises(ValueError, match="shapes"):
+        SceneConfig(shapes="cubes")
