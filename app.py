@@ -21,7 +21,7 @@ import gradio as gr
 
 from spatialme import app_support as support
 from spatialme.depth import DepthModelUnavailable
-from spatialme.pipeline import VariantUnavailable
+from spatialme.pipeline import DEFAULT_VARIANT, VariantUnavailable
 from spatialme.video import VideoError
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"
@@ -129,7 +129,7 @@ def convert(
     sidecar: str | None = None,
     sidecar_kind: str = "disparity",
     fmt: str = "full-sbs",
-    variant: str = "poly",
+    variant: str = DEFAULT_VARIANT,
     divergence: float = 2.0,
     convergence: float = 0.5,
     depth_size: int = 0,
@@ -315,7 +315,7 @@ def _variant_info() -> str:
     """One line under the variant radio."""
     missing = [label for label, v in support.VARIANT_CHOICES if VARIANT_STATUS[v] is not None]
     if not missing:
-        return "Poly fills holes by row-polyline warping; DL, DE and Full add the learned parts."
+        return "Full (the default) fuses all three branches with the learned refiner; Poly is the fast classical fill."
     return f"{', '.join(missing)} need learned weights this installation lacks; Poly always works."
 
 
@@ -355,7 +355,8 @@ def _input_panel() -> dict[str, Any]:
                 height=300, elem_id="input-image",
             )
     ui["fmt"] = gr.Dropdown(list(support.FORMAT_CHOICES), value="full-sbs", label="Output format")
-    ui["variant"] = gr.Radio(_variant_choices(), value="poly", label="Variant", info=_variant_info())
+    default = DEFAULT_VARIANT if VARIANT_STATUS.get(DEFAULT_VARIANT) is None else "poly"
+    ui["variant"] = gr.Radio(_variant_choices(), value=default, label="Variant", info=_variant_info())
     with gr.Row():
         ui["divergence"] = gr.Slider(0.0, 10.0, value=2.0, step=0.1, label="Divergence (3D strength, % of width)")
         ui["convergence"] = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Convergence (screen: 0 far, 1 near)")

@@ -1,6 +1,6 @@
 """ms per frame of the ``full`` variant, stage by stage, with the shipped weights (depth excluded).
 
-Run: ``python benchmarks/bench_full.py [--runs 3] [--sizes 480p,720p] [--threads 2] [--device cpu]``.
+Run: ``python benchmarks/bench_full.py [--runs 3] [--sizes 360p,480p,720p] [--threads 2] [--device cpu] [--divergence 2]``.
 
 The issue's speed target: the full variant (all three branches and the refiner, depth
 excluded) at >= 2 frames/s at 720p on 2 CPU cores. Inputs are seeded synthetic clips of 8
@@ -44,7 +44,7 @@ from spatialme.inpaint.polyline import polyline_right_view_clip  # noqa: E402
 from spatialme.pipeline import PipelineConfig, StereoPipeline  # noqa: E402
 from spatialme.warp import forward_warp  # noqa: E402
 
-SIZES = {"480p": (480, 854), "720p": (720, 1280), "1080p": (1080, 1920)}
+SIZES = {"360p": (360, 640), "480p": (480, 854), "720p": (720, 1280), "1080p": (1080, 1920)}
 FRAMES = 8
 
 
@@ -76,9 +76,9 @@ def stages_once(pipe: StereoPipeline, left: np.ndarray, disparity: np.ndarray) -
     return times
 
 
-def bench_size(name: str, pipe: StereoPipeline, runs: int, textures: list[np.ndarray]) -> dict:
+def bench_size(name: str, pipe: StereoPipeline, runs: int, textures: list[np.ndarray], divergence: float = 2.0) -> dict:
     height, width = SIZES[name]
-    config = SceneConfig(height=height, width=width, frames=FRAMES, max_disparity=round(0.02 * width, 1), camera_speed=2.0)
+    config = SceneConfig(height=height, width=width, frames=FRAMES, max_disparity=round(divergence / 100 * width, 1), camera_speed=2.0)
     scene = render_scene(textures, config, seed=0)
     left, disparity = scene.left, scene.disparity
     stages_once(pipe, left, disparity)  # warm-up (weights, kernels, caches)
@@ -91,6 +91,9 @@ def bench_size(name: str, pipe: StereoPipeline, runs: int, textures: list[np.nda
         pipe.synthesize(left, disparity, "full")
         _sync(pipe.device)
         samples.setdefault("full (synthesize)", []).append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        pipe.synthesize(left, disparity, "poly")
+        samples.setdefault("poly (synthesize)", []).append(time.perf_counter() - t0)
     rows = {}
     for key, values in samples.items():
         q1, med, q3 = np.percentile(np.asarray(values) * 1000.0 / FRAMES, [25, 50, 75])
@@ -102,9 +105,10 @@ def bench_size(name: str, pipe: StereoPipeline, runs: int, textures: list[np.nda
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--sizes", default="480p,720p")
+    parser.add_argument("--sizes", default="360p,720p")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--divergence", type=float, default=2.0, help="nearest disparity, %% of the width (default 2, the product's default)")
     parser.add_argument("--weights", help="learned weights folder (default: the shipped ones)")
     parser.add_argument("--no-save", action="store_true", help="print only, do not write benchmarks/results")
     args = parser.parse_args()
@@ -125,7 +129,7 @@ def main() -> None:
     textures = load_textures()
     results = {}
     for size in args.sizes.split(","):
-        res = results[size] = bench_size(size, pipe, args.runs, textures)
+        res = results[size] = bench_size(size, pipe, args.runs, textures, args.divergence)
         print(f"\n{size} {res['size'][0]}x{res['size'][1]} on {args.device}: {FRAMES} frames, holes {100 * res['hole_fraction']:.1f} %")
         print(f"  {'stage':<20} {'ms/frame':>9} {'IQR':>7}")
         for stage, row in res["rows"].items():

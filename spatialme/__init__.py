@@ -4,10 +4,10 @@ Public API::
 
     from spatialme import StereoPipeline
     pipe = StereoPipeline.from_pretrained()
-    out = pipe.synthesize(left, disparity, variant="poly")
+    out = pipe.synthesize(left, disparity, variant="full")   # the default; "poly" is the fast classical one
 """
 
-from .pipeline import VARIANTS, ConvertResult, PipelineConfig, StereoOutput, StereoPipeline, VariantUnavailable
+from .pipeline import DEFAULT_VARIANT, VARIANTS, ConvertResult, PipelineConfig, StereoOutput, StereoPipeline, VariantUnavailable
 
 __version__ = "0.1.0"
-__all__ = ["StereoPipeline", "PipelineConfig", "StereoOutput", "ConvertResult", "VARIANTS", "VariantUnavailable", "__version__"]
+__all__ = ["StereoPipeline", "PipelineConfig", "StereoOutput", "ConvertResult", "VARIANTS", "DEFAULT_VARIANT", "VariantUnavailable", "__version__"]

@@ -56,7 +56,7 @@ import numpy as np
 from . import video
 from .compose import FORMATS, canonical_format, layout_tag
 from .disparity import DisparityConfig, depth_to_disparity
-from .pipeline import VARIANTS, ConvertResult, StageFrame, StereoPipeline, VariantUnavailable
+from .pipeline import DEFAULT_VARIANT, VARIANTS, ConvertResult, StageFrame, StereoPipeline, VariantUnavailable
 
 __all__ = [
     "BRANCH_VIEWS",
@@ -484,7 +484,7 @@ def plan_conversion(
     source: str | os.PathLike,
     *,
     fmt: str = "full-sbs",
-    variant: str = "poly",
+    variant: str = DEFAULT_VARIANT,
     divergence: float = 2.0,
     convergence: float = 0.5,
     depth_size: int | None = None,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .compose import FORMATS, canonical_format, layout_tag
+from .pipeline import DEFAULT_VARIANT, VARIANTS
 
 __all__ = ["main", "build_parser"]
 
@@ -56,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--format", type=_format, default="full-sbs", help=f"stereo layout: {', '.join(FORMATS)} (aliases: sbs, tb, rl, ...); default full-sbs")
     conv.add_argument("--divergence", type=float, default=2.0, help="3D strength: total parallax in %% of width (default 2.0)")
     conv.add_argument("--convergence", type=float, default=0.5, help="screen plane, 0 (far) .. 1 (near); default 0.5")
-    conv.add_argument("--variant", default="poly", choices=("poly", "dl", "dl+de", "full"), help="synthesis variant (Table III rows)")
+    conv.add_argument("--variant", default=DEFAULT_VARIANT, choices=VARIANTS,
+                      help=f"synthesis variant (Table III rows; default {DEFAULT_VARIANT}: all three branches fused by the refiner; poly is about 10x faster on a CPU)")
     conv.add_argument("--disparity", help="(T, H, W) float32 .npy of left-view disparity in px; skips depth estimation (divergence and convergence then do not apply)")
     conv.add_argument("--max-frames", type=int, help="convert at most N frames")
     conv.add_argument("--start", type=float, default=0.0, help="skip this many seconds at the start")

@@ -31,9 +31,12 @@ from .inpaint.expand import ExpandConfig
 from .branches import BranchOutputs, run_branches
 from .warp import WarpConfig
 
-__all__ = ["VARIANTS", "PipelineConfig", "StereoOutput", "StageFrame", "ConvertResult", "StereoPipeline", "VariantUnavailable"]
+__all__ = ["VARIANTS", "DEFAULT_VARIANT", "PipelineConfig", "StereoOutput", "StageFrame", "ConvertResult", "StereoPipeline", "VariantUnavailable"]
 
 VARIANTS = ("poly", "dl", "dl+de", "full")
+#: The variant used when none is named (CLI, Python, web app): the best across the strength
+#: sweep and on the real Motorcycle pair (``assets/weights/README.md``).
+DEFAULT_VARIANT = "full"
 _VARIANT_BRANCHES = {"poly": ("poly",), "dl": ("dl",), "dl+de": ("de",), "full": ("poly", "dl", "de")}
 ProgressFn = Callable[[int, int, str], None]
 
@@ -330,7 +333,7 @@ class StereoPipeline:
         masks = np.stack([branches.warp.hole_mask, branches.de_hole_mask], axis=1)  # (T, 2, H, W)
         return refine_clip(self.refiner, out["poly"], out["de"], out["dl"], masks), {}
 
-    def synthesize(self, left: np.ndarray, disparity: np.ndarray, variant: str = "poly") -> StereoOutput:
+    def synthesize(self, left: np.ndarray, disparity: np.ndarray, variant: str = DEFAULT_VARIANT) -> StereoOutput:
         """Synthesise the right view of frames already in memory.
 
         Args:
@@ -398,7 +401,7 @@ class StereoPipeline:
         output_path: str | os.PathLike,
         *,
         fmt: str = "full-sbs",
-        variant: str = "poly",
+        variant: str = DEFAULT_VARIANT,
         disparity: str | os.PathLike | np.ndarray | None = None,
         start: float = 0.0,
         max_frames: int | None = None,

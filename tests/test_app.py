@@ -64,7 +64,7 @@ def _no_depth(app_module) -> None:
 
 
 def test_convert_with_sidecar_returns_playable_stereo_and_stages(client):
-    out = client.predict(video=handle_file(GARDEN), sidecar=handle_file(GARDEN_DISPARITY), api_name="/convert")
+    out = client.predict(video=handle_file(GARDEN), sidecar=handle_file(GARDEN_DISPARITY), variant="poly", api_name="/convert")
     main, sbs, anaglyph, pictures, summary, caption, stages, left_right, branch_pair, branch, frame = out
     assert main is None and not pictures  # full SBS is the default: shown once
     info = probe(sbs)
@@ -323,7 +323,7 @@ def test_depth_path_with_a_tiny_model(tiny_depth_dir, tmp_path):
     assert len(restored.stages) == 8 and restored.stages[0].disparity.shape == (H, W)
     support.publish_conversion(job, result)
     view = support.stage_view(job.job_id, 3, root=tmp_path)
-    assert "frame 4 of 8" in view.caption and view.branch == "Warped (holes in magenta)"
+    assert "frame 4 of 8" in view.caption and "variant full" in view.caption and view.branch == "Poly branch"  # the default, full: final vs Poly
     assert support.stage_summary(job.job_id, root=tmp_path)["frames"] == 8
 
 
