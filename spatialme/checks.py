@@ -59,12 +59,37 @@ def check_finite(name: str, value: np.ndarray) -> np.ndarray:
     return value
 
 
+def check_disparity_values(name: str, value: np.ndarray, width: int) -> np.ndarray:
+    """Reject NaN, infinities and disparities beyond the frame width.
+
+    A disparity is a horizontal shift in px; one larger than the frame is wide moves the pixel
+    out of the frame altogether, so ``|d| <= width`` is the limit (``1e6`` or ``3e38`` px are
+    a wrong unit or garbage, not a strong 3D effect).
+
+    Args:
+        name: argument name for messages.
+        value: disparity px, any shape, float or int.
+        width: frame width, px.
+
+    Returns:
+        ``value`` unchanged. Two reductions (min, max) and no temporary array.
+    """
+    lo, hi = float(np.min(value)), float(np.max(value))  # NaN propagates through both
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError(f"{name}: contains NaN or infinite values")
+    if lo < -width or hi > width:
+        worst = hi if hi > width else lo
+        raise ValueError(f"{name}: {worst:.4g} px is beyond the frame width; expected values from -{width} to {width} px")
+    return value
+
+
 def check_disparity(name: str, value: Any, frames: int, height: int, width: int) -> np.ndarray:
     """Check a disparity map against the frames it belongs to.
 
     Args:
         name: argument name for messages.
-        value: ``(H, W)`` or ``(T, H, W)`` disparity in pixels (any float or int dtype).
+        value: ``(H, W)`` or ``(T, H, W)`` disparity in pixels (any float or int dtype), finite
+            and within ``[-width, width]`` px (:func:`check_disparity_values`).
         frames, height, width: the clip's ``T, H, W``; an ``(H, W)`` map needs ``frames == 1``.
 
     Returns:
@@ -77,8 +102,8 @@ def check_disparity(name: str, value: Any, frames: int, height: int, width: int)
         arr = arr[None]
     if arr.shape != (frames, height, width):
         raise ValueError(f"{name}: expected shape {(frames, height, width)} to match the frames, got {tuple(arr.shape)}")
-    arr = np.ascontiguousarray(arr, dtype=np.float32)
-    return check_finite(name, arr)
+    check_disparity_values(name, arr, width)  # before the cast: 1e300 is out of range, not infinite
+    return np.ascontiguousarray(arr, dtype=np.float32)
 
 
 def check_range(name: str, value: float, low: float, high: float) -> float:

@@ -2,12 +2,17 @@
 
 Only parses arguments and calls :class:`spatialme.StereoPipeline`; every failure a user can
 cause ends as one ``error: ...`` line on stderr and a non-zero exit code (2 for bad input,
-1 for anything else), never as a traceback (``--debug`` shows it).
+1 for anything else), never as a traceback (``--debug`` shows it). ``convert`` runs inside
+:func:`spatialme.video.stop_on_signals`: SIGINT, SIGTERM and SIGHUP stop it cleanly (no
+temp file, no claimed name left) with exit code 128 + the signal number.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import signal
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -59,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--convergence", type=float, default=0.5, help="screen plane, 0 (far) .. 1 (near); default 0.5")
     conv.add_argument("--variant", default=DEFAULT_VARIANT, choices=VARIANTS,
                       help=f"synthesis variant (Table III rows; default {DEFAULT_VARIANT}: all three branches fused by the refiner; poly is about 10x faster on a CPU)")
-    conv.add_argument("--disparity", help="(T, H, W) float32 .npy of left-view disparity in px; skips depth estimation (divergence and convergence then do not apply)")
+    conv.add_argument("--disparity", help="(T, H, W) float16/float32 .npy (or .npz holding one array, or one named 'disparity') of left-view "
+                                         "disparity in px, within the frame width; skips depth estimation (divergence and convergence then do not apply)")
     conv.add_argument("--max-frames", type=int, help="convert at most N frames")
     conv.add_argument("--start", type=float, default=0.0, help="skip this many seconds at the start")
     conv.add_argument("--max-seconds", type=float, help="refuse inputs longer than this (default 4 h)")
@@ -67,8 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     conv.add_argument("--depth-model", help="depth model: Hub id or local directory (default: Depth Anything V2 Small, pinned)")
     conv.add_argument("--depth-size", type=int, help="short side fed to the depth model (default 518 on CUDA, 364 on CPU)")
-    conv.add_argument("--overwrite", action="store_true", help="replace existing outputs (a folder batch skips them otherwise)")
-    conv.add_argument("--quiet", action="store_true", help="no progress bar")
+    conv.add_argument("--overwrite", action="store_true", help="replace existing outputs once the new ones are complete (a folder batch skips them otherwise); never the input")
+    conv.add_argument("--quiet", action="store_true", help="no progress bars (ours and the model loaders')")
     ev = sub.add_parser("eval", help="score variants and baselines against true right views (MAE, PSNR, SSIM)")
     ev.add_argument("--synthetic", type=int, metavar="N", help="evaluate on N synthetic scenes with exact ground truth")
     ev.add_argument("--textures", metavar="DIR", help="texture folder for --synthetic; its held-out test split is used (default: assets/textures)")
@@ -110,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--inpainter", metavar="DIR", help="trained inpainter (refiner stage)")
     tr.add_argument("--vgg19", metavar="FILE", help="local VGG19 state dict for the perceptual loss (off without it)")
     tr.add_argument("--no-adversarial", action="store_true", help="turn off the adversarial term")
-    tr.add_argument("--lr", type=float, help="Adam learning rate (paper: 1e-4)")
+    tr.add_argument("--lr", type=float, help="Adam learning rate (paper: 1e-4); given on a resumed run, it replaces the checkpoint's")
     tr.add_argument("--seed", type=int, help="seed (default 0)")
     tr.add_argument("--device", help="cpu, cuda or cuda:N")
     tr.add_argument("--minutes", type=float, help="stop after this many minutes of training (checkpoint and final/ written)")
@@ -139,6 +145,7 @@ def _train(args: argparse.Namespace) -> int:
         adversarial=False if args.no_adversarial else None,
         seed=args.seed,
         lr=args.lr,
+        set_lr=args.lr is not None,
         device=args.device,
         minutes=args.minutes,
         degrade=args.degrade,
@@ -161,8 +168,23 @@ def _media_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in exts and not p.name.startswith("."))
 
 
-def _jobs(args: argparse.Namespace) -> list[tuple[Path, Path]]:
-    """(input, output) pairs; a folder input maps into the output folder with layout tags."""
+def _earlier_outputs(files: list[Path]) -> set[Path]:
+    """The files among ``files`` that are a conversion of another one (``clip_LR.mp4`` beside ``clip.mp4``)."""
+    from .compose import FORMATS
+    from .video import is_image_path, output_name
+
+    tags = {layout_tag(f) for f in FORMATS}
+    names = {Path(output_name(p, p.parent, tag, is_image_path(p))).name for p in files for tag in tags}
+    return {p for p in files if p.name in names}
+
+
+def _jobs(args: argparse.Namespace) -> tuple[list[tuple[Path, Path]], list[Path]]:
+    """(input, output) pairs, and the folder inputs skipped as earlier outputs.
+
+    A folder input maps into the output folder with layout tags; files in it named as a
+    conversion of another file there (``clip_LR.mp4`` beside ``clip.mp4``) are not inputs,
+    so a batch into its own input folder does not convert its earlier outputs again.
+    """
     from .video import is_image_path, output_name
 
     src, dst = Path(args.input), Path(args.output)
@@ -170,10 +192,12 @@ def _jobs(args: argparse.Namespace) -> list[tuple[Path, Path]]:
     if src.is_dir():
         if dst.exists() and not dst.is_dir():
             raise ValueError(f"output: {dst} must be a folder when the input is a folder")
-        return [(p, Path(output_name(p, dst, tag, is_image_path(p)))) for p in _media_files(src)]
+        files = _media_files(src)
+        done = _earlier_outputs(files)
+        return [(p, Path(output_name(p, dst, tag, is_image_path(p)))) for p in files if p not in done], sorted(done)
     if dst.is_dir():
-        return [(src, Path(output_name(src, dst, tag, is_image_path(src))))]
-    return [(src, dst)]
+        return [(src, Path(output_name(src, dst, tag, is_image_path(src))))], []
+    return [(src, dst)], []
 
 
 def _progress_bar(quiet: bool, name: str):
@@ -197,11 +221,53 @@ def _progress_bar(quiet: bool, name: str):
     return update, close
 
 
+def _quiet_loaders() -> None:
+    """Turn off the Hub's and transformers' progress bars ("Loading weights", downloads)."""
+    from huggingface_hub.utils import disable_progress_bars
+
+    disable_progress_bars()  # transformers reads this when it is imported
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+
+
+def _show_notes() -> None:
+    """Print the pipeline's warnings (an output scaled down, ...) as ``note: ...`` lines on stderr."""
+    import logging
+
+    log = logging.getLogger("spatialme")
+    if not any(getattr(h, "_spatialme_notes", False) for h in log.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("note: %(message)s"))
+        handler._spatialme_notes = True  # type: ignore[attr-defined]
+        log.addHandler(handler)
+        log.propagate = False
+
+
+def _named(src: Path, exc: BaseException) -> str:
+    """``exc``'s line prefixed with the input's name, unless the message starts with it already."""
+    line = _one_line(exc)
+    return line if line.startswith(f"{src.name}:") else f"{src.name}: {line}"
+
+
+def _check_output_folder(folder: Path) -> None:
+    """Create ``folder`` and check it takes new files, before a batch does any work."""
+    from .video import OutputClaim
+
+    with OutputClaim([folder / ".spatialme-check"], overwrite=True):
+        pass
+
+
 def _convert(args: argparse.Namespace) -> int:
+    from .depth import DepthModelUnavailable
     from .disparity import DisparityConfig
     from .pipeline import PipelineConfig, StereoPipeline
-    from .video import VideoLimits
+    from .video import OutputExists, VideoLimits
 
+    if args.quiet:
+        _quiet_loaders()
+    _show_notes()
     limits = VideoLimits(
         **{k: v for k, v in {"max_seconds": args.max_seconds, "max_side": args.max_side}.items() if v is not None}
     )
@@ -211,48 +277,71 @@ def _convert(args: argparse.Namespace) -> int:
         depth_model=args.depth_model,
         depth_input_size=args.depth_size,
     )
-    jobs = _jobs(args)
-    if not jobs:
-        raise ValueError(f"input: no videos or images in {args.input}")
+    jobs, earlier = _jobs(args)
     batch = Path(args.input).is_dir()
+    for path in earlier:
+        print(f"skip {path} (a converted output)")
+    if not jobs:
+        if earlier:
+            return 0
+        raise ValueError(f"input: no videos or images in {args.input}")
     if batch:
-        Path(args.output).mkdir(parents=True, exist_ok=True)
         if args.disparity:
             raise ValueError("disparity: a .npy sidecar applies to one input, not a folder")
+        _check_output_folder(Path(args.output))
     pipe = StereoPipeline.from_pretrained(config=config)
-    failures = 0
-    for src, dst in jobs:
-        if dst.exists() and not args.overwrite:
-            if batch:
-                print(f"skip {dst} (exists)")
-                continue
-            raise ValueError(f"output: {dst} exists (pass --overwrite to replace it)")
+    failures, bad_input = 0, 0
+    for done, (src, dst) in enumerate(jobs):
+        if batch and dst.exists() and not args.overwrite:
+            print(f"skip {dst} (exists)")
+            continue
         update, close = _progress_bar(args.quiet, src.name)
         try:
-            result = pipe.convert(
-                src,
-                dst,
-                fmt=args.format,
-                variant=args.variant,
-                disparity=args.disparity,
-                start=args.start,
-                max_frames=args.max_frames,
-                limits=limits,
-                progress=update,
-            )
+            with contextlib.redirect_stdout(io.StringIO()):  # the Hub mixin prints "Loading weights ..."
+                result = pipe.convert(
+                    src,
+                    dst,
+                    fmt=args.format,
+                    variant=args.variant,
+                    disparity=args.disparity,
+                    start=args.start,
+                    max_frames=args.max_frames,
+                    limits=limits,
+                    progress=update,
+                    overwrite=args.overwrite,
+                )
+        except OutputExists as exc:
+            if not batch:
+                raise ValueError(f"{exc}; pass --overwrite to replace it") from None
+            print(f"skip {dst} (another run is writing it)")
+            continue
+        except DepthModelUnavailable as exc:
+            if not batch:
+                raise
+            print(f"error: {_named(src, exc)}", file=sys.stderr)  # the same for every input: stop here
+            print(f"error: stopped; {len(jobs) - done} of {len(jobs)} inputs not converted", file=sys.stderr)
+            return EXIT_BAD_INPUT
         except Exception as exc:
             if not batch:
                 raise
             failures += 1
-            print(f"error: {src.name}: {_one_line(exc)}", file=sys.stderr)
+            bad_input += _is_bad_input(exc)
+            print(f"error: {_named(src, exc)}", file=sys.stderr)
             continue
         finally:
             close()
         print(result.summary())
     if failures:
         print(f"error: {failures} of {len(jobs)} inputs failed", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_BAD_INPUT if bad_input == failures else EXIT_FAILED
     return 0
+
+
+def _is_bad_input(exc: BaseException) -> bool:
+    """Whether ``exc`` is the user's input or setup (exit 2) rather than a failure of ours (exit 1)."""
+    from .depth import DepthModelUnavailable
+
+    return isinstance(exc, (ValueError, FileNotFoundError, DepthModelUnavailable))
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -353,22 +442,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         from huggingface_hub.utils import logging as hub_logging
 
         hub_logging.set_verbosity_error()  # retries while offline would print a screenful; the error says it all
+    from .video import Stopped, stop_on_signals
+
     try:
         if args.command == "convert":
-            return _convert(args)
+            with stop_on_signals():
+                return _convert(args)
         if args.command == "eval":
             return _eval(args)
         if args.command == "train":
             return _train(args)
+    except Stopped as exc:
+        what = "interrupted" if exc.signum == signal.SIGINT else f"stopped by {signal.Signals(exc.signum).name}"
+        with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+            print(f"error: {what}; the output in progress was removed", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
         if args.debug:
             raise
-        from .depth import DepthModelUnavailable
-
-        bad_input = isinstance(exc, (ValueError, FileNotFoundError, DepthModelUnavailable))
         print(f"error: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_BAD_INPUT if bad_input else EXIT_FAILED
+        return EXIT_BAD_INPUT if _is_bad_input(exc) else EXIT_FAILED
     return 0

@@ -27,11 +27,25 @@ Why it is built this way:
   names the file and the problem.
 * **No partial outputs.** Every output is written to a hidden temp file in the destination
   folder and moved into place with ``os.replace`` only when complete; errors, exceptions in
-  a ``with`` block and garbage collection all remove the temp files.
+  a ``with`` block and garbage collection all remove the temp files. :class:`OutputClaim`
+  reserves a run's output names before any work (an exclusive create, so a second run into
+  the same path fails at once) and checks the folder is writable. :func:`stop_on_signals`
+  turns SIGTERM and SIGHUP (what ``timeout``, a service manager or a closed terminal send)
+  into an exception like SIGINT's, so the same clean-up runs; the few steps that create or
+  rename a file and record it run with signals deferred (:func:`signals_deferred`), so a
+  signal at any point leaves neither a temp file nor an empty claim behind.
+* **Truncated files are errors.** A file whose data ends before its index says (a
+  ``+faststart`` mp4 cut short still has its index and decodes in part) is refused by
+  :func:`probe`, and a decoder that stops early makes :func:`read_frames` raise, so a
+  conversion never silently writes fewer frames than the source has.
+* **Within H.264 level 6.2.** Browsers and hardware decoders refuse frames above 139,264
+  macroblocks (8192x4352 px); :func:`h264_fit` gives the largest size that fits and
+  :class:`VideoWriter` refuses larger frames.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import math
@@ -39,8 +53,10 @@ import os
 import re
 import secrets
 import select
+import signal
 import subprocess
 import tempfile
+import threading
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -56,17 +72,24 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "VIDEO_EXTENSIONS",
     "OUTPUT_VIDEO_EXTENSIONS",
+    "H264_MAX_MACROBLOCKS",
+    "OutputClaim",
+    "OutputExists",
+    "Stopped",
     "VideoError",
     "VideoLimits",
     "VideoInfo",
     "VideoWriter",
     "choose_fps",
     "ffmpeg_exe",
+    "h264_fit",
     "is_image_path",
     "output_name",
     "probe",
     "read_frames",
     "read_image",
+    "signals_deferred",
+    "stop_on_signals",
     "tonemap_filter",
     "write_image",
 ]
@@ -104,8 +127,35 @@ _DEMUXERS = ("mov", "matroska", "gif", "avi", "mpegts", "mpeg", "flv", "ogg", "a
              "mp3", "wav", "flac", "aac")  # audio-only demuxers: for audio_source files
 
 
+H264_MAX_MACROBLOCKS = 139_264
+"""Most 16x16 macroblocks per frame in H.264 level 6.2 (MaxFS, ITU-T H.264 Table A-1),
+the highest level; 8192x4352 px. Its rate limit (16,711,680 macroblocks/s) admits such
+frames at 120 fps, above :data:`MAX_FPS`, so only the frame size can exceed the level."""
+
+_TRUNCATION_MARKERS = ("partial file", "File ended prematurely")  # mov/mp4 and matroska demuxers
+
+
 class VideoError(ValueError):
     """A user-facing problem with a media file; ``str(err)`` is one line naming file and cause."""
+
+
+class OutputExists(VideoError):
+    """An output name is taken: the file exists, or another run has claimed it (see :class:`OutputClaim`)."""
+
+
+class Stopped(KeyboardInterrupt):
+    """A termination signal stopped the run inside :func:`stop_on_signals`.
+
+    A ``KeyboardInterrupt`` (so ``except Exception`` does not swallow it, and everything that
+    cleans up after Ctrl-C cleans up after it too).
+
+    Attributes:
+        signum: the signal number (``signal.SIGTERM``, ``signal.SIGHUP`` or ``signal.SIGINT``).
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
 
 
 @dataclass(frozen=True)
@@ -284,6 +334,106 @@ def _parse_rate(token: str) -> float | None:
     except ValueError:
         return None
     return value if math.isfinite(value) and value > 0 else None
+
+
+def h264_fit(width: int, height: int) -> tuple[int, int]:
+    """The largest frame size with ``width:height``'s aspect that H.264 level 6.2 allows.
+
+    Args:
+        width, height: wanted frame size, px (>= 1).
+
+    Returns:
+        ``(width, height)`` unchanged when its macroblock count (each side rounded up to 16 px)
+        is at most :data:`H264_MAX_MACROBLOCKS`; else both scaled by one factor and rounded
+        down to even px (yuv420p) so that the count fits.
+    """
+    for name, value in (("width", width), ("height", height)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: expected a positive int, got {value!r}")
+
+    def blocks(w: int, h: int) -> int:
+        return -(-w // 16) * -(-h // 16)
+
+    if blocks(width, height) <= H264_MAX_MACROBLOCKS:
+        return width, height
+    scale = math.sqrt(H264_MAX_MACROBLOCKS * 256 / (width * height))
+    while True:  # a few steps at most: rounding up to whole macroblocks can overshoot slightly
+        w, h = max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
+        if blocks(w, h) <= H264_MAX_MACROBLOCKS:
+            return w, h
+        scale *= 0.995
+
+
+# --------------------------------------------------------------------------- signals
+
+
+_SIGNAL_STATE = threading.local()
+
+
+def _signal_state() -> Any:
+    """This thread's deferral depth, pending signal and whether a stop is under way."""
+    state = _SIGNAL_STATE
+    if not hasattr(state, "depth"):
+        state.depth, state.pending, state.stopping = 0, None, False
+    return state
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold back :class:`Stopped` until the block ends (no-op outside :func:`stop_on_signals`).
+
+    For the steps that must not be cut in two: create a file and record it for clean-up,
+    move a finished file into place and forget its temp name, remove temp files. A signal
+    that arrives inside is raised when the outermost such block ends normally.
+    """
+    state = _signal_state()
+    state.depth += 1
+    try:
+        yield
+    finally:
+        state.depth -= 1
+    if state.depth == 0 and state.pending is not None and not state.stopping:
+        state.stopping = True
+        raise Stopped(state.pending)
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    state = _signal_state()
+    if state.stopping:  # already unwinding: a repeated signal must not cut the clean-up short
+        return
+    if state.depth:
+        state.pending = state.pending or signum
+        return
+    state.stopping = True
+    raise Stopped(signum)
+
+
+@contextlib.contextmanager
+def stop_on_signals(signums: tuple[int, ...] | None = None) -> Iterator[None]:
+    """Inside the block, SIGINT, SIGTERM and SIGHUP raise :class:`Stopped` in the main thread.
+
+    Their default action ends the process at once, leaving temp files and claimed names
+    behind; as an exception they unwind through every ``with`` block, which removes them.
+    A repeated signal during that clean-up is ignored. The previous handlers come back at
+    the end. Outside the main thread (where Python cannot set handlers) this does nothing.
+
+    Args:
+        signums: the signals to catch (default: SIGINT, SIGTERM and, where it exists, SIGHUP).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if signums is None:
+        signums = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+    state = _signal_state()
+    state.pending, state.stopping = None, False
+    previous = {signum: signal.signal(signum, _on_signal) for signum in signums}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        state.pending, state.stopping = None, False
 
 
 # --------------------------------------------------------------------------- header parsing
@@ -576,10 +726,15 @@ def _probe_video(path: str, limits: VideoLimits) -> VideoInfo:
     # 2. Count packets without decoding (reads the file once; capped at the duration limit).
     count = _run_ffmpeg([*_input_args(path), "-map", "0:V:0", "-c", "copy", "-t", f"{limits.max_seconds + 1:.3f}",
                          "-f", "null", "-"], name, limits.timeout_s, "counting frames")
-    counts = _FRAME_COUNT_RE.findall(count.stderr.decode("utf-8", "replace"))
+    count_log = count.stderr.decode("utf-8", "replace")
+    counts = _FRAME_COUNT_RE.findall(count_log)
     packets = int(counts[-1]) if counts else 0
     if packets == 0:
         raise VideoError(f"{name}: contains no video frames (empty or truncated video)")
+    if any(marker in count_log for marker in _TRUNCATION_MARKERS):
+        # The index (at the front of a +faststart mp4) lists frames whose data is missing.
+        raise VideoError(f"{name}: truncated or incomplete video (its data ends after {packets} frames; "
+                         "was the upload cut short?)")
     avg = next((r for r in (stream.fps, stream.tbr) if r is not None and r <= 240), None)
     if avg is None and header.duration:
         avg = packets / header.duration
@@ -759,9 +914,10 @@ def _iter_frames(info: VideoInfo, start: float, max_frames: int | None, chunk: i
         where = f" after {start:g}s" if start > 0 else ""
         detail = f": {_last_error_line(stderr)}" if stderr.strip() else ""
         raise VideoError(f"{name}: no frame could be decoded{where} (corrupt or truncated video{detail})")
-    if leftover or (rc != 0 and delivered < cap):
-        _log.warning("%s: decoding stopped early after %d frames (truncated or damaged file?): %s",
-                     name, delivered, _last_error_line(stderr))
+    if delivered < cap and (leftover or rc != 0 or any(m in stderr for m in _TRUNCATION_MARKERS)):
+        # Raised after the last chunk, so a writer fed from this generator is aborted, not finished.
+        detail = f": {_last_error_line(stderr)}" if stderr.strip() else f" (ffmpeg exit code {rc})"
+        raise VideoError(f"{name}: decoding stopped after {delivered} frames (truncated or damaged video{detail})")
 
 
 # --------------------------------------------------------------------------- images
@@ -791,27 +947,49 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     return np.ascontiguousarray(image[:, :, ::-1])
 
 
-def _reserve_temp(dest: str) -> str:
+def _reserve_temp(dest: str, registry: list[str]) -> str:
     """Create an empty hidden file ``.<stem>.tmp-<random><suffix>`` beside ``dest``.
 
     ``O_EXCL`` with mode 0o666 (the umask applies) so the final file gets normal permissions,
-    unlike ``mkstemp``'s 0o600.
+    unlike ``mkstemp``'s 0o600. The name is appended to ``registry`` (whoever owns it removes
+    it) in the same signal-deferred step that creates it, so no signal can leave it unowned.
+
+    Raises:
+        VideoError: the folder does not take new files (the message gives the reason, not
+            the hidden name).
     """
     folder, base = os.path.split(os.path.abspath(dest))
     stem, suffix = os.path.splitext(base)
     for _ in range(100):
         candidate = os.path.join(folder, f".{stem}.tmp-{secrets.token_hex(4)}{suffix}")
         try:
-            os.close(os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            with signals_deferred():
+                os.close(os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+                registry.append(candidate)
             return candidate
         except FileExistsError:
             continue
-    raise VideoError(f"{base}: could not create a temporary file in {folder}")
+        except OSError as err:
+            raise VideoError(f"{base}: cannot write to its folder ({_reason(err)})") from None
+    raise VideoError(f"{base}: could not create a temporary file in its folder")
+
+
+def _reason(err: OSError) -> str:
+    """``"permission denied"`` from an OSError: its text without errno or path."""
+    return (err.strerror or err.__class__.__name__).lower()
 
 
 def _remove_quietly(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.remove(path)
+
+
+def _remove_all(paths: list[str]) -> None:
+    """Remove and forget every path in ``paths`` (signals deferred: clean-up runs to the end)."""
+    with signals_deferred():
+        while paths:
+            _remove_quietly(paths[-1])
+            paths.pop()
 
 
 def write_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
@@ -838,34 +1016,44 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
     ok, encoded = cv2.imencode(suffix, np.ascontiguousarray(image[:, :, ::-1]), params)
     if not ok:
         raise VideoError(f"{_name(dest)}: could not encode the image as {suffix}")
-    os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
-    tmp = _reserve_temp(dest)
+    _make_folder(dest)
+    temps: list[str] = []
     try:
+        tmp = _reserve_temp(dest, temps)
         with open(tmp, "wb") as f:
             f.write(encoded.tobytes())
-        os.replace(tmp, dest)
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
+        with signals_deferred():
+            os.replace(tmp, dest)
+            temps.clear()
+    finally:
+        _remove_all(temps)
 
 
 # --------------------------------------------------------------------------- writing
 
 
+def _make_folder(dest: str) -> None:
+    """Create the folder of ``dest`` if needed; a :class:`VideoError` with the reason if that fails."""
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
+    except OSError as err:
+        raise VideoError(f"{_name(dest)}: cannot create its folder ({_reason(err)})") from None
+
+
 def _cleanup(procs: list[subprocess.Popen[bytes]], temps: list[str]) -> None:
     """Kill encoders and delete temp files (shared by abort, errors and garbage collection)."""
-    while procs:
-        proc = procs.pop()
-        if proc.poll() is None:
-            proc.kill()
-        for pipe in (proc.stdin, proc.stdout, proc.stderr):
-            if pipe is not None:
-                with contextlib.suppress(OSError):
-                    pipe.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=10)
-    while temps:
-        _remove_quietly(temps.pop())
+    with signals_deferred():
+        while procs:
+            proc = procs.pop()
+            if proc.poll() is None:
+                proc.kill()
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                if pipe is not None:
+                    with contextlib.suppress(OSError):
+                        pipe.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+        _remove_all(temps)
 
 
 class VideoWriter:
@@ -874,8 +1062,10 @@ class VideoWriter:
     Frames go through a pipe to ffmpeg/libx264 (yuv420p, BT.709 tags) into a hidden temp file
     beside ``path``. :meth:`close` then muxes in the first audio stream of ``audio_source``
     (AAC, starting at ``audio_start``, no longer than the video; a silent source is fine), adds
-    ``+faststart``, and renames the result to ``path``. Any failure, an exception inside a
-    ``with`` block, or :meth:`abort` leaves no output and no temp file.
+    ``+faststart``, and renames the result to ``path`` (:meth:`finish` does all but the rename,
+    for callers that move several files into place at once). Any failure, an exception inside
+    a ``with`` block, or :meth:`abort` leaves no output and no temp file. Frames beyond H.264
+    level 6.2 are refused (:func:`h264_fit` gives the size to scale them to).
 
     Example:
         >>> with VideoWriter("out_LR.mp4", info.fps, audio_source=info.path) as w:  # doctest: +SKIP
@@ -921,7 +1111,8 @@ class VideoWriter:
         self._procs: list[subprocess.Popen[bytes]] = []
         self._temps: list[str] = []
         self._errfile: IO[bytes] | None = None
-        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        self._finished: str | None = None  # the complete temp file, once finish() ran
+        _make_folder(self.path)
         self._finalizer = weakref.finalize(self, _cleanup, self._procs, self._temps)
 
     # -- context manager -------------------------------------------------------------------
@@ -948,11 +1139,15 @@ class VideoWriter:
             ValueError: bad array, size change, or the writer is closed.
             VideoError: the encoder failed (the writer is then aborted).
         """
-        if self._closed:
+        if self._closed or self._finished is not None:
             raise ValueError(f"{_name(self.path)}: VideoWriter is already closed")
         clip = check_clip("frames", frames)
         h, w = clip.shape[1:3]
         if self.size is None:
+            if h264_fit(w + w % 2, h + h % 2) != (w + w % 2, h + h % 2):
+                fit_w, fit_h = h264_fit(w, h)
+                raise ValueError(f"frames: {w}x{h} is beyond H.264 level 6.2 ({H264_MAX_MACROBLOCKS:,} macroblocks "
+                                 f"per frame), which players may refuse; scale them to {fit_w}x{fit_h} or less")
             self.size = (h, w)
             self._start_encoder(h + h % 2, w + w % 2)
         elif (h, w) != self.size:
@@ -981,6 +1176,33 @@ class VideoWriter:
         """
         if self._closed:
             raise ValueError(f"{_name(self.path)}: VideoWriter is already closed")
+        final_tmp = self.finish()
+        try:
+            with signals_deferred():
+                os.replace(final_tmp, self.path)
+                self._temps.remove(final_tmp)
+        except OSError as err:
+            self.abort()
+            raise VideoError(f"{_name(self.path)}: could not move the finished file into place "
+                             f"({_reason(err)})") from None
+        self.abort()  # removes the remaining temp file, closes the log
+        return self.path
+
+    def finish(self) -> str:
+        """Finish encoding and add the audio, but leave the result in its temp file.
+
+        :meth:`close` then only renames it (or :meth:`abort` removes it). Idempotent.
+
+        Returns:
+            The hidden temp file holding the complete video.
+
+        Raises:
+            VideoError: no frames were written, or ffmpeg failed (no output is left).
+        """
+        if self._closed:
+            raise ValueError(f"{_name(self.path)}: VideoWriter is already closed")
+        if self._finished is not None:
+            return self._finished
         if self.frames_written == 0:
             self.abort()
             raise VideoError(f"{_name(self.path)}: no frames were written")
@@ -998,8 +1220,11 @@ class VideoWriter:
         video_tmp = self._temps[0]
         final_tmp = video_tmp
         if self.audio_source is not None:
-            final_tmp = _reserve_temp(self.path)
-            self._temps.append(final_tmp)
+            try:
+                final_tmp = _reserve_temp(self.path, self._temps)
+            except VideoError:
+                self.abort()
+                raise
             duration = self.frames_written / float(self.fps)
             cmd = ["-loglevel", "error", "-y", "-i", video_tmp,
                    "-ss", f"{self.audio_start:.6f}", "-t", f"{duration:.6f}", *_input_args(self.audio_source),
@@ -1014,15 +1239,11 @@ class VideoWriter:
                 self.abort()
                 raise VideoError(f"{_name(self.path)}: could not add the audio from {_name(self.audio_source)} "
                                  f"({_last_error_line(run.stderr.decode('utf-8', 'replace'))})")
-        try:
-            os.replace(final_tmp, self.path)
-        except OSError as err:
-            self.abort()
-            raise VideoError(f"{_name(self.path)}: could not move the finished file into place "
-                             f"({err.strerror})") from None
-        self._temps.remove(final_tmp)
-        self.abort()  # removes the remaining temp file, closes the log
-        return self.path
+            with signals_deferred():
+                _remove_quietly(video_tmp)
+                self._temps.remove(video_tmp)
+        self._finished = final_tmp
+        return final_tmp
 
     def abort(self) -> None:
         """Kill the encoder and delete temp files; nothing is written to ``path``. Idempotent."""
@@ -1039,8 +1260,7 @@ class VideoWriter:
         return [*args, "-f", _MUXERS[self._suffix]]
 
     def _start_encoder(self, height: int, width: int) -> None:
-        tmp = _reserve_temp(self.path)
-        self._temps.append(tmp)
+        tmp = _reserve_temp(self.path, self._temps)
         # With audio the faststart pass happens in the remux, so skip it here.
         container = self._container_args() if self.audio_source is None else ["-f", _MUXERS[self._suffix]]
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
@@ -1067,6 +1287,175 @@ class VideoWriter:
             detail = f": {_last_error_line(text)}" if text.strip() else ""
         self.abort()
         return VideoError(f"{_name(self.path)}: {what}{detail}")
+
+
+# --------------------------------------------------------------------------- claiming outputs
+
+
+_CLAIMED: dict[str, tuple[int, int]] = {}  # path -> (st_dev, st_ino) of a file this process owns there
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _release(path: str) -> None:
+    """Remove ``path`` if it is still the file this process claimed there, and forget it."""
+    with signals_deferred():
+        owned = _CLAIMED.pop(path, None)
+        if owned is not None and _identity(path) == owned:
+            _remove_quietly(path)
+
+
+def _release_all_at_exit() -> None:
+    for path in list(_CLAIMED):
+        _release(path)
+
+
+atexit.register(_release_all_at_exit)
+
+
+class OutputClaim:
+    """Reserve a run's output names before any work, and give them back if the run fails.
+
+    On entry every output is checked: not an input file (refused even with ``overwrite``),
+    not listed twice, its folder exists (it is created) and takes new files. With
+    ``overwrite=False`` each name is then created exclusively (``O_EXCL``) as an empty file,
+    which the finished output replaces with ``os.replace``: a second run into the same path
+    fails at once with :class:`OutputExists` instead of replacing the first run's result at
+    the end. With ``overwrite=True`` existing files stay until complete new ones replace them.
+
+    When the block raises (an error, :class:`Stopped`), every name this claim created is
+    removed again, and so is every output :meth:`placed` since (the run did not finish), as
+    well as folders the claim created that are left empty. An ``atexit`` hook removes claims
+    still held when the interpreter exits.
+
+    Example:
+        >>> with OutputClaim(["out/clip_LR.mp4"], inputs=["clip.mp4"]) as claim:  # doctest: +SKIP
+        ...     with VideoWriter("out/clip_LR.mp4", 30) as w:
+        ...         ...
+        ...     claim.placed("out/clip_LR.mp4")
+
+    Args:
+        outputs: destination files.
+        overwrite: replace existing files (see above).
+        inputs: files the run reads; an output that is one of them raises ``ValueError``.
+
+    Raises (on entry):
+        OutputExists: an output exists (or is claimed by another run) and ``overwrite`` is False.
+        VideoError: an output is an input file, a folder, or in a folder that cannot be created
+            or written; the message names the path as given and the reason, never a temp name.
+    """
+
+    def __init__(self, outputs: list[str | os.PathLike[str]] | tuple[str | os.PathLike[str], ...], *,
+                 overwrite: bool = False, inputs: tuple[str | os.PathLike[str], ...] | list[str | os.PathLike[str]] = ()) -> None:
+        if isinstance(outputs, (str, os.PathLike)):
+            outputs = [outputs]
+        self.outputs = [os.fspath(p) for p in outputs]
+        self.inputs = [os.fspath(p) for p in inputs]
+        self.overwrite = bool(overwrite)
+        self._held: list[str] = []  # absolute paths whose file this claim owns
+        self._folders: list[str] = []  # folders created by the claim, deepest last
+
+    def __enter__(self) -> OutputClaim:
+        try:
+            self._check()
+            for path in self.outputs:
+                self._claim(path)
+        except BaseException:
+            self._give_back()
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if exc_type is not None:
+            self._give_back()
+            return
+        with signals_deferred():
+            for path in self._held:  # a name that was claimed but never written is no output
+                if _CLAIMED.get(path) == _identity(path) and os.path.getsize(path) == 0:
+                    _release(path)
+                _CLAIMED.pop(path, None)
+            self._held.clear()
+
+    def placed(self, path: str | os.PathLike[str]) -> None:
+        """Record that ``path`` now holds this run's finished output (removed if the run fails)."""
+        full = os.path.abspath(os.fspath(path))
+        with signals_deferred():
+            ident = _identity(full)
+            if ident is not None and not self.overwrite:
+                _CLAIMED[full] = ident
+                if full not in self._held:
+                    self._held.append(full)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _check(self) -> None:
+        seen: set[str] = set()
+        for path in self.outputs:
+            full = os.path.realpath(path)
+            if full in seen:
+                raise VideoError(f"output: {path} is named twice")
+            seen.add(full)
+            for src in self.inputs:
+                if full == os.path.realpath(src) or (os.path.exists(path) and os.path.exists(src)
+                                                     and os.path.samefile(path, src)):
+                    raise VideoError(f"output: {path} is the input file; choose another output name")
+            if os.path.isdir(path):
+                raise VideoError(f"output: {path} is a folder; give a file name")
+
+    def _make_folders(self, folder: str) -> None:
+        missing = []
+        probe_dir = folder
+        while probe_dir and not os.path.exists(probe_dir):
+            missing.append(probe_dir)
+            probe_dir = os.path.dirname(probe_dir)
+        if probe_dir and not os.path.isdir(probe_dir):
+            raise VideoError(f"output: cannot create the folder {folder} ({probe_dir} is a file)")
+        for path in reversed(missing):
+            try:
+                with signals_deferred():
+                    os.mkdir(path)
+                    self._folders.append(path)
+            except FileExistsError:
+                continue
+            except OSError as err:
+                raise VideoError(f"output: cannot create the folder {path} ({_reason(err)})") from None
+
+    def _claim(self, path: str) -> None:
+        full = os.path.abspath(path)
+        folder = os.path.dirname(full)
+        shown = os.path.dirname(path) or "."
+        self._make_folders(folder)
+        try:
+            with signals_deferred():
+                if self.overwrite:  # the name stays as it is: prove the folder takes new files
+                    test = os.path.join(folder, f".{os.path.basename(full)}.tmp-{secrets.token_hex(4)}")
+                    os.close(os.open(test, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+                    os.remove(test)
+                    return
+                os.close(os.open(full, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+                _CLAIMED[full] = _identity(full) or (0, 0)
+                self._held.append(full)
+        except FileExistsError:
+            if os.path.isfile(full) and os.path.getsize(full) == 0:
+                raise OutputExists(f"output: {path} is being written by another run (or is an empty file left by one)") from None
+            raise OutputExists(f"output: {path} exists") from None
+        except OSError as err:
+            raise VideoError(f"output: cannot write to the folder {shown} ({_reason(err)})") from None
+
+    def _give_back(self) -> None:
+        with signals_deferred():
+            while self._held:
+                _release(self._held.pop())
+            while self._folders:
+                with contextlib.suppress(OSError):
+                    os.rmdir(self._folders[-1])  # only if empty
+                self._folders.pop()
 
 
 # --------------------------------------------------------------------------- naming

@@ -75,6 +75,7 @@ def test_convert_writes_extra_formats_and_keeps_stages(tmp_path):
     res = StereoPipeline(PipelineConfig(chunk=4)).convert(
         src,
         tmp_path / "in_LR.mp4",
+        variant="poly",
         disparity=scene.disparity,
         extra_outputs={"anaglyph": tmp_path / "in_anaglyph.mp4"},
         inspect=3,
@@ -147,7 +148,7 @@ def test_full_variant_reports_refiner_maps(tiny_weights):
     assert set(maps) == {"m1", "m2", "m3", "c"}
     assert maps["m1"].shape == (32, 48) and 0 <= maps["m1"].min() and maps["m3"].max() <= 1
     assert maps["c"].shape == (32, 48, 3) and maps["c"].dtype == np.uint8
-    assert pipe.refiner_maps(StereoPipeline().synthesize(left, disp), 0) == {}
+    assert pipe.refiner_maps(StereoPipeline().synthesize(left, disp, variant="poly"), 0) == {}
 
 
 def test_derive_shares_networks_not_state(tiny_weights):

@@ -340,12 +340,33 @@ def test_hdr_is_tonemapped_not_washed_out(media: Media) -> None:
     assert np.abs(ours.astype(int) - sdr).mean() < np.abs(naive.astype(int) - sdr).mean()
 
 
-def test_truncated_file_with_index_decodes_what_it_can(media: Media) -> None:
-    half = media.cut(media.faststart, "half_faststart.mp4", media.faststart.stat().st_size // 2)
-    info = V.probe(half)
-    frames = read_all(info)
-    assert 0 < len(frames) < 60
-    assert abs(len(frames) - info.frames) <= 2
+@pytest.mark.parametrize("share", [0.3, 0.5, 0.9])
+def test_truncated_file_with_index_is_refused(media: Media, share: float) -> None:
+    """A +faststart mp4 cut short keeps its index and decodes in part: that is an error, not fewer frames."""
+    cut = media.cut(media.faststart, f"cut_{share:g}_faststart.mp4", int(media.faststart.stat().st_size * share))
+    with pytest.raises(VideoError, match=rf"^cut_{share:g}_faststart\.mp4: truncated or incomplete video "
+                                         r"\(its data ends after \d+ frames; was the upload cut short\?\)$"):
+        V.probe(cut)
+    assert len(read_all(media.faststart)) == 60  # the whole file is fine
+
+
+def test_truncated_matroska_is_refused(media: Media) -> None:
+    cut = media.cut(media.ten_bit, "cut.mkv", int(media.ten_bit.stat().st_size * 0.4))
+    with pytest.raises(VideoError, match=r"^cut\.mkv: truncated or incomplete video"):
+        V.probe(cut)
+
+
+def test_decoder_that_stops_early_is_an_error(media: Media) -> None:
+    """A file that probes fine but breaks off while decoding raises after the last frame (no silent short clip)."""
+    info = V.probe(media.faststart)
+    cut = media.cut(media.faststart, "late_cut.mp4", int(media.faststart.stat().st_size * 0.4))
+    late = VideoInfo(**{**info.__dict__, "path": str(cut)})  # as if the file were cut after probing
+    frames = []
+    with pytest.raises(VideoError, match=r"^late_cut\.mp4: decoding stopped after (\d+) frames \(truncated or damaged video"):
+        for chunk in V.read_frames(late, chunk=8):
+            frames.append(chunk)
+    assert 0 < sum(len(c) for c in frames) < 60
+    assert ffmpeg_children() == []
 
 
 # --------------------------------------------------------------------------- writing
