@@ -95,6 +95,8 @@ class TrainConfig:
             (:mod:`spatialme.inpaint.pyramid`): each warp is halved a random number of
             times, from none to the level its deepest hole needs with this reach px
             (capped so the frame still holds a crop); ``None`` = full resolution only.
+        set_lr: on resume, replace the checkpoint's learning rate by ``lr`` (to anneal a
+            run); otherwise a resumed run keeps the optimiser state as saved.
     """
 
     stage: str = "inpainter"
@@ -123,6 +125,7 @@ class TrainConfig:
     disparity_pct: tuple[float, float] = (0.5, 8.0)
     camera: float = 0.0
     pyramid_reach: float | None = None
+    set_lr: bool = False
 
     def __post_init__(self) -> None:
         if self.stage not in ("inpainter", "refiner"):
@@ -155,7 +158,7 @@ class TrainConfig:
 # ``small`` trains on 2 CPU cores in a few hours; ``full`` is the paper-scale GPU setting.
 # Both draw product-scale scenes (256-1280 px wide, nearest disparity 0.5-8 % of the width)
 # with two-camera photometrics; the inpainter trains at the pyramid levels it fills at.
-_PRODUCT = {"widths": (256, 1280), "camera": 0.7, "pyramid_reach": 4.0, "refresh_every": 5000, "pool_scenes": 64, "scene": SceneConfig(frames=3, max_disparity=8.0)}
+_PRODUCT = {"widths": (256, 1280), "camera": 0.7, "pyramid_reach": 2.0, "refresh_every": 5000, "pool_scenes": 64, "scene": SceneConfig(frames=3, max_disparity=8.0)}
 PRESETS = {
     "small": dict(_PRODUCT),
     "full": {
@@ -401,6 +404,9 @@ def train(config: TrainConfig) -> Path:
             disc_optim.load_state_dict(state["disc_optim"])
         step = state["step"]
         _set_rng_state(rng, state["rng"])
+        if config.set_lr:
+            for group in optim.param_groups:
+                group["lr"] = config.lr
         log.info("resumed %s at step %d", ckpt, step)
     (out / "config.json").write_text(_config_json(config))
 

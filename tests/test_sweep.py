@@ -100,3 +100,32 @@ def test_cli_sweep_and_pair(tmp_path):
     assert [r["disparity"] for r in data["sweep"]] == ["exact", "estimated"] and set(data["pair_l"]["rows"]) == {"poly", "telea"}
     bad = run_cli("eval", "--pair", "l.png", "r.png", "missing.npy", cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == ["error: disparity: no such file missing.npy"]
+
+
+HELD_OUT = Path(__file__).resolve().parent / "data" / "held_out_textures"
+
+
+@pytest.fixture(scope="module")
+def ordering_sweep():
+    """The sweep's orderings on a small fast version: 256x144, mild and strong 3D, held-out photos."""
+    from spatialme.data.textures import list_textures
+    from spatialme.pipeline import VARIANTS
+
+    pipe = StereoPipeline.from_pretrained()
+    sweep = SweepConfig(pcts=(2.0, 8.0), sizes=((144, 256),), scenes=2, frames=2)
+    return run_sweep(pipe, load_textures(list_textures(HELD_OUT)), sweep, EvalConfig(variants=VARIANTS, disparity_source="given"))
+
+
+def test_full_beats_every_branch_and_telea_at_every_strength(ordering_sweep):
+    for row in ordering_sweep:
+        scores = row.result.rows
+        for column in ("PSNR", "PSNR-hole"):
+            others = {name: scores[name][column] for name in ("poly", "dl", "dl+de", "telea")}
+            assert scores["full"][column] > max(others.values()), (row.pct, row.disparity, column, scores["full"][column], others)
+        assert scores["full"]["PSNR-out"] >= scores["poly"]["PSNR-out"] - 0.2, (row.pct, row.disparity)
+
+
+def test_default_variant_is_full():
+    from spatialme.pipeline import DEFAULT_VARIANT
+
+    assert DEFAULT_VARIANT == "full"

@@ -119,3 +119,12 @@ def test_product_scale_pool_draws_sizes_strengths_cameras_and_pyramid_levels():
         tiny("inpainter", "unused", disparity_pct=(9.0, 1.0))
     with pytest.raises(ValueError, match="camera"):
         tiny("inpainter", "unused", camera=2.0)
+
+
+def test_resume_can_anneal_the_learning_rate(tmp_path):
+    out = tmp_path / "run"
+    train(tiny("inpainter", out, steps=1, lr=1e-3))
+    train(tiny("inpainter", out, steps=2, lr=1e-5))  # without set_lr the checkpoint's rate stays
+    assert torch.load(out / "ckpt.pt", weights_only=False)["optim"]["param_groups"][0]["lr"] == 1e-3
+    train(tiny("inpainter", out, steps=3, lr=1e-5, set_lr=True))
+    assert torch.load(out / "ckpt.pt", weights_only=False)["optim"]["param_groups"][0]["lr"] == 1e-5

@@ -57,7 +57,7 @@ class PyramidConfig:
         max_level: coarsest level (``1 / 2**max_level`` of the frame).
     """
 
-    reach: float = 6.0
+    reach: float = 2.0
     max_level: int = 4
 
     def __post_init__(self) -> None:
