@@ -64,7 +64,9 @@ def check_disparity_values(name: str, value: np.ndarray, width: int) -> np.ndarr
 
     A disparity is a horizontal shift in px; one larger than the frame is wide moves the pixel
     out of the frame altogether, so ``|d| <= width`` is the limit (``1e6`` or ``3e38`` px are
-    a wrong unit or garbage, not a strong 3D effect).
+    a wrong unit or garbage, not a strong 3D effect). Used on disparity a user supplies
+    (:meth:`spatialme.StereoPipeline.convert`); internal stages that pass coarse pyramid
+    levels full-resolution disparities use :func:`check_disparity` alone.
 
     Args:
         name: argument name for messages.
@@ -88,8 +90,7 @@ def check_disparity(name: str, value: Any, frames: int, height: int, width: int)
 
     Args:
         name: argument name for messages.
-        value: ``(H, W)`` or ``(T, H, W)`` disparity in pixels (any float or int dtype), finite
-            and within ``[-width, width]`` px (:func:`check_disparity_values`).
+        value: ``(H, W)`` or ``(T, H, W)`` finite disparity in pixels (any float or int dtype).
         frames, height, width: the clip's ``T, H, W``; an ``(H, W)`` map needs ``frames == 1``.
 
     Returns:
@@ -102,8 +103,8 @@ def check_disparity(name: str, value: Any, frames: int, height: int, width: int)
         arr = arr[None]
     if arr.shape != (frames, height, width):
         raise ValueError(f"{name}: expected shape {(frames, height, width)} to match the frames, got {tuple(arr.shape)}")
-    check_disparity_values(name, arr, width)  # before the cast: 1e300 is out of range, not infinite
-    return np.ascontiguousarray(arr, dtype=np.float32)
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    return check_finite(name, arr)
 
 
 def check_range(name: str, value: float, low: float, high: float) -> float:

@@ -269,12 +269,12 @@ def _fit_frames(clip: np.ndarray, height: int, width: int) -> np.ndarray:
 def _level_note(fmt: str, size: tuple[int, int], fitted: tuple[int, int], view: tuple[int, int]) -> str:
     """The notice for a ``fmt`` output of ``size`` (H, W) scaled to ``fitted`` (H, W); ``view`` = one eye."""
     halves = {"full-sbs": "half-sbs", "cross": "half-sbs", "full-tb": "half-tb"}
-    hint = f"; --format {halves[fmt]} keeps {view[1]}x{view[0]} per frame" if fmt in halves else ""
+    hint = f" ({halves[fmt]} keeps {view[1]}x{view[0]} per frame)" if fmt in halves else ""
     return (f"{fmt}: {size[1]}x{size[0]} frames are beyond H.264 level 6.2 ({video.H264_MAX_MACROBLOCKS:,} macroblocks), "
             f"which browsers and hardware decoders may refuse; writing {fitted[1]}x{fitted[0]}{hint}")
 
 
-_NPY_MAGIC, _ZIP_MAGIC = b"\x93NUMPY", b"PK\x03\x04"
+_NPY_MAGIC, _ZIP_MAGIC = b"\x93NUMPY", b"PK"  # a zip starts with a local header, or an empty one with its end record
 
 
 class _DisparitySource:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +15,7 @@ import pytest
 
 from spatialme.data.synthetic import SceneConfig, render_scene
 from spatialme.data.textures import load_textures
-from spatialme.video import VideoWriter, ffmpeg_exe, probe, read_frames
+from spatialme.video import VideoWriter, ffmpeg_exe, probe, read_frames, write_image
 
 REPO = Path(__file__).resolve().parents[1]
 FPS = 10
@@ -209,3 +212,202 @@ def test_depth_path_in_process_is_stable_and_uses_divergence(clip, tiny_depth_di
     assert disp.shape == (12, 96, 160) and disp.dtype == np.float32
     assert disp.min() >= 0 and disp.max() <= 0.05 * 160 + 1e-4
     assert disp.max() > 0.5 * 0.05 * 160  # the normalised range is used
+
+
+# --------------------------------------------------------------------------- issue 11: nothing partial, nothing lost
+
+
+def one_error(res: subprocess.CompletedProcess) -> str:
+    """The single ``error: ...`` line a failed run printed (and nothing else on stderr)."""
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    assert "Traceback" not in res.stderr and ".tmp-" not in res.stderr and "Errno" not in res.stderr
+    return lines[0]
+
+
+@contextlib.contextmanager
+def unwritable(folder: Path):
+    """Make ``folder`` refuse new files, for root too (``chattr +i``); skip where that cannot be done."""
+    folder.chmod(0o555)
+    immutable = os.geteuid() == 0 and subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0
+    try:
+        try:
+            (folder / ".probe").touch()
+        except OSError:
+            pass
+        else:
+            (folder / ".probe").unlink()
+            pytest.skip("cannot make a folder unwritable on this machine")
+        yield folder
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o755)
+
+
+def test_truncated_faststart_clip_is_an_error(clip, tmp_path):
+    path, disp, _ = clip
+    cut = tmp_path / "cut30.mp4"
+    data = path.read_bytes()
+    assert data[4:8] == b"ftyp" and data.index(b"moov") < data.index(b"mdat")  # index first: +faststart
+    cut.write_bytes(data[: int(len(data) * 0.3)])
+    out = tmp_path / "out"
+    res = run_cli("convert", str(cut), "-o", str(out / "o.mp4"), "--disparity", str(disp), "--variant", "poly", cwd=tmp_path)
+    assert res.returncode == 2
+    assert re.fullmatch(r"error: cut30\.mp4: truncated or incomplete video \(its data ends after \d+ frames; "
+                        r"was the upload cut short\?\)", one_error(res))
+    assert not out.exists() and res.stdout == ""
+
+
+def test_npz_disparity_sidecars(clip, tmp_path):
+    path, disp, scene = clip
+    np.savez(tmp_path / "single.npz", scene.disparity.astype(np.float16))
+    np.savez_compressed(tmp_path / "keyed.npz", disparity=scene.disparity, depth=scene.disparity)
+    for name in ("single.npz", "keyed.npz"):
+        out = tmp_path / f"{name}.mp4"
+        res = run_cli("convert", str(path), "-o", str(out), "--disparity", str(tmp_path / name), "--variant", "poly", "--format", "right", cwd=tmp_path)
+        assert res.returncode == 0, res.stderr
+        assert psnr(decode(out), scene.right) > 27
+    np.savez(tmp_path / "two.npz", scene.disparity, scene.disparity)
+    res = run_cli("convert", str(path), "-o", str(tmp_path / "bad.mp4"), "--disparity", str(tmp_path / "two.npz"), cwd=tmp_path)
+    assert res.returncode == 2
+    assert one_error(res) == "error: disparity: two.npz holds arr_0, arr_1; expected one array, or one named 'disparity'"
+    assert not (tmp_path / "bad.mp4").exists()
+
+
+@pytest.mark.parametrize("value, shown", [(1e6, "1e+06"), (3e38, "3e+38"), (-5000.0, "-5000"), (float("nan"), None)])
+def test_absurd_disparity_is_refused(clip, tmp_path, value, shown):
+    path, _, scene = clip
+    disp = scene.disparity.astype(np.float32)
+    disp[-1, 40, 80] = value  # the last frame: refused before any work all the same
+    np.save(tmp_path / "d.npy", disp)
+    out = tmp_path / "out"
+    res = run_cli("convert", str(path), "-o", str(out / "o.mp4"), "--disparity", str(tmp_path / "d.npy"), cwd=tmp_path)
+    assert res.returncode == 2
+    want = "error: disparity: contains NaN or infinite values" if shown is None else (
+        f"error: disparity: {shown} px is beyond the frame width; expected values from -160 to 160 px")
+    assert one_error(res) == want
+    assert not out.exists()
+
+
+def test_unwritable_output_folder_is_refused_before_any_work(clip, tmp_path, tiny_depth_dir):
+    path, disp, scene = clip
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    src = tmp_path / "in"
+    src.mkdir()
+    write_image(src / "p.png", scene.left[0])
+    with unwritable(folder):
+        single = run_cli("convert", str(path), "-o", str(folder / "o.mp4"), "--disparity", str(disp), cwd=tmp_path)
+        batch = run_cli("convert", str(src), "-o", str(folder), "--depth-model", str(tiny_depth_dir), cwd=tmp_path)
+        nested = run_cli("convert", str(path), "-o", str(folder / "sub" / "o.mp4"), "--disparity", str(disp), cwd=tmp_path)
+        reasons = "(permission denied|operation not permitted)"
+        for res in (single, batch):
+            assert res.returncode == 2 and res.stdout == ""
+            assert re.fullmatch(rf"error: output: cannot write to the folder {re.escape(str(folder))} \({reasons}\)", one_error(res))
+        assert nested.returncode == 2
+        assert re.fullmatch(rf"error: output: cannot create the folder {re.escape(str(folder / 'sub'))} \({reasons}\)", one_error(nested))
+    assert list(folder.iterdir()) == []
+
+
+def test_overwrite_never_replaces_the_input(clip, tmp_path):
+    path, disp, _ = clip
+    src = tmp_path / "scene.mp4"
+    src.write_bytes(path.read_bytes())
+    (tmp_path / "alias.mp4").symlink_to(src)
+    for target in ("scene.mp4", str(src), "alias.mp4"):
+        res = run_cli("convert", str(src), "-o", target, "--overwrite", "--disparity", str(disp), cwd=tmp_path)
+        assert res.returncode == 2
+        assert one_error(res) == f"error: output: {target} is the input file; choose another output name"
+    assert src.read_bytes() == path.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alias.mp4", "scene.mp4"]
+
+
+def test_second_run_into_the_same_output_fails_at_once(clip, tmp_path):
+    path, _, scene = clip
+    frames = np.concatenate([scene.left] * 4)  # 48 frames: the first run takes a while with the full variant
+    src = tmp_path / "long.mp4"
+    with VideoWriter(src, FPS, crf=4) as writer:
+        writer.write(frames)
+    np.save(tmp_path / "long.npy", np.concatenate([scene.disparity] * 4))
+    out = tmp_path / "out" / "o.mp4"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    first = subprocess.Popen([sys.executable, "-m", "spatialme", "convert", str(src), "-o", str(out), "--disparity", str(tmp_path / "long.npy")],
+                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not out.exists() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert out.exists(), "the first run never claimed its output"
+        second = run_cli("convert", str(src), "-o", str(out), "--disparity", str(tmp_path / "long.npy"), "--variant", "poly", cwd=tmp_path)
+        still_running = first.poll() is None
+        stdout, stderr = first.communicate(timeout=300)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert second.returncode == 2 and second.stdout == ""
+    line = one_error(second)
+    if still_running:  # the usual case: the name was claimed, not yet written
+        assert line == f"error: output: {out} is being written by another run (or is an empty file left by one); pass --overwrite to replace it"
+    else:
+        assert line == f"error: output: {out} exists; pass --overwrite to replace it"
+    assert first.returncode == 0, stderr
+    assert probe(str(out)).frames == 48  # the first run's result, not replaced
+    assert sorted(p.name for p in out.parent.iterdir()) == ["o.mp4"]
+
+
+def test_batch_into_its_own_folder_skips_earlier_outputs(clip, tmp_path, tiny_depth_dir):
+    _, _, scene = clip
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    write_image(folder / "p.png", scene.left[0])
+    args = ("convert", str(folder), "-o", str(folder), "--depth-model", str(tiny_depth_dir), "--depth-size", "56", "--variant", "poly", "--device", "cpu")
+    first = run_cli(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    second = run_cli(*args, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert f"skip {folder / 'p_LR.png'} (a converted output)" in second.stdout.splitlines()
+    assert "wrote" not in second.stdout
+    assert sorted(p.name for p in folder.iterdir()) == ["p.png", "p_LR.png"]
+
+
+def test_batch_errors_name_each_file_once_and_exit_2(clip, tmp_path, tiny_depth_dir):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "b.mp4").write_text("not a video\n" * 40)
+    (folder / "c.png").write_bytes(b"not an image")
+    res = run_cli("convert", str(folder), "-o", str(tmp_path / "out"), "--depth-model", str(tiny_depth_dir), "--variant", "poly", cwd=tmp_path)
+    assert res.returncode == 2
+    assert res.stderr.splitlines() == [
+        "error: b.mp4: not a video or image (ffmpeg could not decode it)",
+        "error: c.png: not an image (could not decode it)",
+        "error: 2 of 2 inputs failed",
+    ]
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_batch_without_a_depth_model_stops_at_the_first_input(clip, tmp_path):
+    _, _, scene = clip
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(3):
+        write_image(folder / f"p{i}.png", scene.left[i])
+    missing = tmp_path / "no-model"
+    res = run_cli("convert", str(folder), "-o", str(tmp_path / "out"), "--depth-model", str(missing), "--variant", "poly", cwd=tmp_path)
+    assert res.returncode == 2
+    assert res.stderr.splitlines() == [
+        f"error: p0.png: Depth model directory {missing} does not exist.",  # tried once, not once per file
+        "error: stopped; 3 of 3 inputs not converted",
+    ]
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_quiet_hides_every_progress_bar(clip, tmp_path, tiny_depth_dir):
+    path, _, _ = clip
+    out = tmp_path / "q.mp4"
+    res = run_cli("convert", str(path), "-o", str(out), "--quiet", "--depth-model", str(tiny_depth_dir), "--depth-size", "56",
+                  "--device", "cpu", "--variant", "full", "--max-frames", "2", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == ""  # no "Loading weights" bar from transformers
+    assert res.stdout.splitlines() == [line for line in res.stdout.splitlines() if line.startswith("wrote ")] and len(res.stdout.splitlines()) == 1
+    assert probe(str(out)).frames == 2

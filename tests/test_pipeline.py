@@ -157,3 +157,150 @@ def test_derive_shares_networks_not_state(tiny_weights):
     child = base.derive(config=PipelineConfig(chunk=3, device="cpu"))
     assert child.learned_fill is base.learned_fill and child.refiner is base.refiner
     assert child.config.chunk == 3 and base.config.chunk == 16 and child._depth is None
+
+
+# --------------------------------------------------------------------------- memory budget and files
+
+
+def test_chunks_follow_the_pixel_budget():
+    from spatialme.pipeline import chunk_frames
+
+    cfg = PipelineConfig()
+    assert [chunk_frames(h, w, cfg) for h, w in [(360, 640), (720, 1280), (1080, 1920), (2160, 3840), (4320, 7680)]] == [16, 16, 8, 2, 1]
+    assert chunk_frames(2160, 3840, PipelineConfig(chunk=1)) == 1
+    with pytest.raises(ValueError, match="chunk_pixels"):
+        PipelineConfig(chunk_pixels=100)
+
+
+def test_row_strips_tile_the_frame_within_the_budget():
+    from spatialme.pipeline import STRIP_MARGIN, row_strips
+
+    assert row_strips(2160, 3840, 2 * 3840 * 2160) == [(0, 2160, 0, 2160)]
+    strips = row_strips(4320, 7680, 2 * 3840 * 2160)
+    assert [(k0, k1) for _, _, k0, k1 in strips] == [(0, 2160), (2160, 4320)]
+    assert strips[0][:2] == (0, 2160 + STRIP_MARGIN) and strips[1][:2] == (2160 - STRIP_MARGIN, 4320)
+    strips = row_strips(1001, 300, 65536, margin=10)
+    kept = np.concatenate([np.arange(k0, k1) for _, _, k0, k1 in strips])
+    np.testing.assert_array_equal(kept, np.arange(1001))
+    assert all((hi - lo) * 300 <= 65536 + 2 * 10 * 300 and lo <= k0 < k1 <= hi for lo, hi, k0, k1 in strips)
+
+
+def _clip_file(tmp_path, frames=3, h=64, w=96, name="in.mp4"):
+    from spatialme.video import VideoWriter
+
+    left, disp = layered(t=frames, h=h, w=w)
+    src = tmp_path / name
+    with VideoWriter(src, 8, crf=0) as writer:
+        writer.write(left)
+    return src, disp
+
+
+def test_frames_beyond_the_budget_go_in_strips_with_the_same_result(tmp_path):
+    from spatialme.video import read_frames
+
+    src, disp = _clip_file(tmp_path, frames=2, h=320, w=256)  # 81,920 px a frame
+    small = StereoPipeline(PipelineConfig(chunk_pixels=65536))  # two strips a frame
+    whole = StereoPipeline(PipelineConfig())
+    calls = []
+    original = small.synthesize
+    small.synthesize = lambda left, d, variant: calls.append(left.shape) or original(left, d, variant)
+    a = small.convert(src, tmp_path / "a.mp4", variant="poly", disparity=disp, fmt="right", inspect=2)
+    b = whole.convert(src, tmp_path / "b.mp4", variant="poly", disparity=disp, fmt="right", inspect=2)
+    assert calls == [(1, 160 + 64, 256, 3), (1, 64 + 160, 256, 3)] * 2  # one frame a chunk, two strips with margins
+    np.testing.assert_array_equal(np.concatenate(list(read_frames(a.output))), np.concatenate(list(read_frames(b.output))))
+    for sa, sb in zip(a.stages, b.stages, strict=True):  # the stages are assembled at full size too
+        np.testing.assert_array_equal(sa.right, sb.right)
+        np.testing.assert_array_equal(sa.hole_mask, sb.hole_mask)
+        assert sa.warped.shape == (320, 256, 3) and set(sa.branches) == {"poly"}
+
+
+def test_outputs_beyond_the_h264_level_are_scaled_down_with_a_note(tmp_path, monkeypatch, caplog):
+    from spatialme import video
+    from spatialme.video import probe
+
+    src, disp = _clip_file(tmp_path)
+    monkeypatch.setattr(video, "H264_MAX_MACROBLOCKS", 36)  # full SBS of 96x64 is 12x4 = 48 macroblocks
+    with caplog.at_level("WARNING", logger="spatialme"):
+        res = StereoPipeline().convert(src, tmp_path / "o.mp4", variant="poly", disparity=disp, extra_outputs={"half-sbs": tmp_path / "h.mp4"})
+    note = ("full-sbs: 192x64 frames are beyond H.264 level 6.2 (36 macroblocks), which browsers and hardware decoders may "
+            "refuse; writing 148x48 (half-sbs keeps 96x64 per frame)")
+    assert res.notes == [note] and note in caplog.text
+    assert (res.width, res.height) == (148, 48) and video.h264_fit(192, 64) == (148, 48)
+    info = probe(res.output)
+    assert (info.width, info.height, info.frames) == (148, 48, 3)
+    assert (probe(tmp_path / "h.mp4").width, probe(tmp_path / "h.mp4").height) == (96, 64)  # within the level: as is
+
+
+def test_convert_reads_npz_sidecars(tmp_path):
+    src, disp = _clip_file(tmp_path, frames=5)
+    disp = disp + np.linspace(0, 2, 5, dtype=np.float32)[:, None, None]  # every frame different
+    np.savez(tmp_path / "one.npz", disp.astype(np.float16))
+    np.savez_compressed(tmp_path / "named.npz", disparity=disp, preview=disp[:1])
+    np.save(tmp_path / "d16.npy", disp.astype(np.float16))
+    for name, want in (("one.npz", disp.astype(np.float16)), ("named.npz", disp), ("d16.npy", disp.astype(np.float16))):
+        res = StereoPipeline(PipelineConfig(chunk=2)).convert(src, tmp_path / f"{name}.mp4", variant="poly", disparity=tmp_path / name,
+                                                              fmt="right", start=0.25, inspect=3)
+        assert res.frames == 3 and [s.index for s in res.stages] == [0, 1, 2]  # from frame 2 (0.25 s at 8 fps), in chunks
+        for stage, expected in zip(res.stages, want[2:], strict=True):
+            np.testing.assert_array_equal(stage.disparity, expected.astype(np.float32))
+    np.savez(tmp_path / "two.npz", a=disp, b=disp)
+    np.savez(tmp_path / "none.npz")
+    (tmp_path / "junk.npy").write_bytes(b"not numpy at all")
+    for name, message in [("two.npz", "disparity: two.npz holds a, b; expected one array, or one named 'disparity'"),
+                          ("none.npz", "disparity: none.npz holds no arrays; expected one array, or one named 'disparity'"),
+                          ("junk.npy", "disparity: junk.npy is not a .npy or .npz file; expected a (T, H, W) float array saved with numpy.save (or numpy.savez)")]:
+        with pytest.raises(ValueError) as err:
+            StereoPipeline().convert(src, tmp_path / "bad.mp4", variant="poly", disparity=tmp_path / name)
+        assert str(err.value) == message
+    assert not (tmp_path / "bad.mp4").exists()
+
+
+@pytest.mark.parametrize("value, shown", [(1e6, "1e+06"), (3e38, "3e+38"), (-1e5, "-1e+05"), (97.0, "97")])
+def test_convert_refuses_disparity_beyond_the_frame_width(tmp_path, value, shown):
+    src, disp = _clip_file(tmp_path, frames=4)
+    disp[3, 5, 5] = value  # in the last frame: found before any work
+    for given in (disp, tmp_path / "d.npy"):
+        np.save(tmp_path / "d.npy", disp)
+        with pytest.raises(ValueError) as err:
+            StereoPipeline().convert(src, tmp_path / "o.mp4", variant="poly", disparity=given)
+        assert str(err.value) == f"disparity: {shown} px is beyond the frame width; expected values from -96 to 96 px"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npy", "in.mp4"]
+    disp[3, 5, 5] = 96.0  # the limit itself is allowed
+    StereoPipeline().convert(src, tmp_path / "o.mp4", variant="poly", disparity=disp)
+
+
+def test_convert_claims_outputs_and_never_replaces_the_input(tmp_path):
+    from spatialme.video import OutputExists, probe
+
+    src, disp = _clip_file(tmp_path)
+    before = src.read_bytes()
+    for overwrite in (False, True):
+        with pytest.raises(ValueError, match=r"^output: .*in\.mp4 is the input file; choose another output name$"):
+            StereoPipeline().convert(src, src, variant="poly", disparity=disp, overwrite=overwrite)
+    assert src.read_bytes() == before
+    StereoPipeline().convert(src, tmp_path / "o.mp4", variant="poly", disparity=disp)
+    with pytest.raises(OutputExists, match=r"o\.mp4 exists$"):
+        StereoPipeline().convert(src, tmp_path / "o.mp4", variant="poly", disparity=disp)
+    res = StereoPipeline().convert(src, tmp_path / "o.mp4", variant="poly", disparity=disp, fmt="right", overwrite=True)
+    assert probe(res.output).width == 96
+
+
+def test_failed_overwrite_keeps_the_old_output(tmp_path):
+    src, disp = _clip_file(tmp_path, frames=4)
+    out = tmp_path / "o.mp4"
+    out.write_bytes(b"earlier result")
+    pipe = StereoPipeline(PipelineConfig(chunk=2))
+    original = pipe.synthesize
+    calls = []
+
+    def fail_second(left, d, variant):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("synthesis failed")
+        return original(left, d, variant)
+
+    pipe.synthesize = fail_second
+    with pytest.raises(RuntimeError, match="synthesis failed"):
+        pipe.convert(src, out, variant="poly", disparity=disp, overwrite=True, extra_outputs={"anaglyph": tmp_path / "a.mp4"})
+    assert out.read_bytes() == b"earlier result"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "o.mp4"]

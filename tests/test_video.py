@@ -6,16 +6,19 @@ Test media are made on the fly with the bundled ffmpeg (lavfi ``testsrc2``/``sin
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import struct
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from spatialme import video as V
-from spatialme.video import VideoError, VideoInfo, VideoLimits, VideoWriter
+from spatialme.video import OutputClaim, OutputExists, Stopped, VideoError, VideoInfo, VideoLimits, VideoWriter
 
 FF = V.ffmpeg_exe()
 W, H = 96, 64
@@ -84,6 +87,26 @@ def ffmpeg_children() -> list[int]:
         if ppid == me and comm.startswith("ffmpeg"):
             found.append(int(entry))
     return found
+
+
+@contextlib.contextmanager
+def unwritable(folder: Path):
+    """Make ``folder`` refuse new files, for root too (``chattr +i``); skip where that cannot be done."""
+    folder.chmod(0o555)
+    immutable = os.geteuid() == 0 and subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0
+    try:
+        try:
+            (folder / ".probe").touch()
+        except OSError:
+            pass
+        else:
+            (folder / ".probe").unlink()
+            pytest.skip("cannot make a folder unwritable on this machine")
+        yield folder
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o755)
 
 
 def top_level_boxes(path: str | Path) -> list[str]:
@@ -645,3 +668,126 @@ def test_is_image_path_and_extension_lists() -> None:
     assert set(V.VIDEO_EXTENSIONS) == {".mp4", ".mov", ".mkv", ".webm", ".gif", ".avi", ".m4v"}
     assert set(V.IMAGE_EXTENSIONS) == {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
     assert isinstance(V.probe.__defaults__[0], VideoLimits) and VideoInfo.__dataclass_params__.frozen
+
+
+# --------------------------------------------------------------------------- H.264 level
+
+
+def test_h264_fit_keeps_level_sizes_and_scales_larger_ones() -> None:
+    assert V.h264_fit(7680, 4320) == (7680, 4320) and V.h264_fit(8192, 4352) == (8192, 4352)
+    assert V.h264_fit(30001, 17) == (30001, 17)  # within the level: unchanged, odd sizes too
+    for w, h in [(15360, 4320), (7680, 8640), (8208, 4352), (65536, 601)]:
+        fw, fh = V.h264_fit(w, h)
+        assert -(-fw // 16) * -(-fh // 16) <= V.H264_MAX_MACROBLOCKS
+        assert fw % 2 == 0 and fh % 2 == 0 and fw < w and fh < h
+        assert abs(fw / fh - w / h) / (w / h) < 0.01  # aspect kept
+        assert -(-fw // 16) * -(-fh // 16) > 0.97 * V.H264_MAX_MACROBLOCKS  # and no smaller than needed
+    assert V.h264_fit(15360, 4320) == (11202, 3150)
+    with pytest.raises(ValueError, match="width"):
+        V.h264_fit(0, 10)
+
+
+def test_writer_refuses_frames_beyond_the_level(out_dir: Path) -> None:
+    frames = np.broadcast_to(np.zeros(3, np.uint8), (1, 4320, 15360, 3))  # no memory: a view
+    with pytest.raises(ValueError, match=r"^frames: 15360x4320 is beyond H\.264 level 6\.2 \(139,264 macroblocks "
+                                         r"per frame\), which players may refuse; scale them to 11202x3150 or less$"):
+        with VideoWriter(out_dir / "huge.mp4", 30.0) as writer:
+            writer.write(frames)
+    assert os.listdir(out_dir) == [] and ffmpeg_children() == []
+
+
+# --------------------------------------------------------------------------- claims and signals
+
+
+def test_claim_creates_the_name_exclusively_and_a_second_claim_fails(out_dir: Path) -> None:
+    out = out_dir / "o.mp4"
+    with OutputClaim([out]) as claim:
+        assert out.is_file() and out.stat().st_size == 0  # the name is taken from the start
+        with pytest.raises(OutputExists, match=r"o\.mp4 is being written by another run \(or is an empty file left by one\)$"):
+            with OutputClaim([out]):
+                pass
+        assert out.is_file()  # the failed second claim did not remove the first one's
+        with VideoWriter(out, 30.0) as writer:
+            writer.write(smooth_clip(3))
+        claim.placed(out)
+    assert V.probe(out).frames == 3
+    with pytest.raises(OutputExists, match=r"^output: .*o\.mp4 exists$"):
+        with OutputClaim([out]):
+            pass
+    assert V.probe(out).frames == 3 and os.listdir(out_dir) == ["o.mp4"]
+
+
+def test_claim_gives_everything_back_on_failure(out_dir: Path) -> None:
+    new_folder = out_dir / "a" / "b"
+    with pytest.raises(RuntimeError, match="boom"):
+        with OutputClaim([new_folder / "x.mp4", out_dir / "y.png"]) as claim:
+            assert (new_folder / "x.mp4").exists()
+            V.write_image(out_dir / "y.png", np.zeros((4, 4, 3), np.uint8))
+            claim.placed(out_dir / "y.png")
+            raise RuntimeError("boom")
+    assert os.listdir(out_dir) == []  # names, the finished image and the folders it made
+    with OutputClaim([out_dir / "unused.mp4"]):
+        pass
+    assert os.listdir(out_dir) == []  # a name claimed but never written is no output
+
+
+def test_overwrite_claim_keeps_the_old_file_until_the_new_one_is_complete(out_dir: Path) -> None:
+    out = out_dir / "o.mp4"
+    out.write_bytes(b"old result")
+    with pytest.raises(RuntimeError):
+        with OutputClaim([out], overwrite=True):
+            with VideoWriter(out, 30.0) as writer:
+                writer.write(smooth_clip(3))
+                raise RuntimeError("failed half way")
+    assert out.read_bytes() == b"old result" and os.listdir(out_dir) == ["o.mp4"]
+
+
+def test_claim_refuses_the_input_file_even_with_overwrite(media: Media, out_dir: Path) -> None:
+    src = out_dir / "clip.mp4"
+    src.write_bytes(media.clip.read_bytes())
+    (out_dir / "link.mp4").hardlink_to(src)
+    (out_dir / "sym.mp4").symlink_to(src)
+    for name in ("clip.mp4", "link.mp4", "sym.mp4"):
+        with pytest.raises(VideoError, match=rf"^output: .*{name} is the input file; choose another output name$"):
+            with OutputClaim([out_dir / name], overwrite=True, inputs=[src]):
+                pass
+    assert src.read_bytes() == media.clip.read_bytes()
+
+
+def test_claim_in_an_unwritable_folder_says_so_plainly(out_dir: Path) -> None:
+    with unwritable(out_dir):
+        for overwrite in (False, True):
+            with pytest.raises(VideoError) as err:
+                with OutputClaim([out_dir / "o.mp4"], overwrite=overwrite):
+                    pass
+            assert str(err.value) in (f"output: cannot write to the folder {out_dir} (permission denied)",
+                                      f"output: cannot write to the folder {out_dir} (operation not permitted)")
+        with pytest.raises(VideoError, match=r"^output: cannot create the folder .*sub \((permission denied|operation not permitted)\)$"):
+            with OutputClaim([out_dir / "sub" / "o.mp4"]):
+                pass
+    assert os.listdir(out_dir) == []
+
+
+def test_signal_inside_stop_on_signals_raises_stopped_and_unwinds(out_dir: Path) -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Stopped) as err:
+        with V.stop_on_signals():
+            with VideoWriter(out_dir / "o.mp4", 30.0) as writer:
+                writer.write(smooth_clip(3))
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)  # the handler raises here
+    assert err.value.signum == signal.SIGTERM and isinstance(err.value, KeyboardInterrupt)
+    assert os.listdir(out_dir) == [] and ffmpeg_children() == []
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_signals_deferred_holds_the_stop_until_the_step_is_done() -> None:
+    steps = []
+    with pytest.raises(Stopped) as err:
+        with V.stop_on_signals():
+            with V.signals_deferred():
+                os.kill(os.getpid(), signal.SIGHUP)
+                time.sleep(0.05)
+                steps.append("finished")  # not cut short by the signal
+            steps.append("after")  # never reached: the stop is raised as the step ends
+    assert steps == ["finished"] and err.value.signum == signal.SIGHUP
