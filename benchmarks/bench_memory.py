@@ -1,4 +1,6 @@
-"""Show that streaming video I/O uses memory that does not grow with clip length.
+"""Peak memory: streaming video I/O does not grow with clip length; a conversion stays under 4 GB at 4K and 8K.
+
+Part 1 (streaming):
 
 Makes a short and a long 720p test clip (ffmpeg ``testsrc2`` + a sine tone) in a temp folder,
 then, for each, runs a fresh child process that streams it through
@@ -17,7 +19,18 @@ is printed too: that is what streaming costs.
 A fresh child per clip keeps the two measurements independent. If anything held the whole
 clip, the long clip would need about ``frames * 2.7 MB`` more (about 4.9 GB for 60 s at 30 fps).
 
-Run: ``python benchmarks/bench_memory.py`` (one to two minutes on two cores). Linux only.
+Part 2 (conversion, issue 11): 1 s of 4K and of 8K (30 fps, ``testsrc2``, with audio and a
+float16 disparity sidecar with a near box, so the warp opens holes) through the real CLI,
+``python -m spatialme convert ... --format full-sbs``, in a child process. Sampled every 20 ms
+over the whole process tree: the Python peak (``VmHWM``), the ffmpeg peaks, and the peak of
+their summed ``VmRSS`` (what the machine needed at once). Chunks are sized by the pixel budget
+(``PipelineConfig.chunk_pixels``: two 4K frames; an 8K frame goes in four row strips of
+``strip_pixels``) and the 8K full SBS is scaled to fit H.264 level 6.2. The whole second runs
+with ``--variant poly`` and with the default ``full`` variant (about 20 s per 8K frame on two
+CPU cores; ``--full-frames N`` converts only the first N frames with it).
+
+Run: ``python benchmarks/bench_memory.py`` (part 1: one to two minutes on two cores; part 2:
+about fifteen; ``--no-stream`` / ``--no-convert`` run one part). Linux only.
 """
 
 from __future__ import annotations
@@ -130,6 +143,102 @@ def measure(src: Path, out: Path, chunk: int, preset: str) -> dict[str, float]:
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
+def tree_pids(root: int) -> list[int]:
+    """``root`` and all its descendants (from ``/proc/*/stat``)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        parents.setdefault(int(stat[stat.rindex(")") + 2:].split()[1]), []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(parents.get(pid, []))
+    return found
+
+
+def make_sidecar(path: Path, frames: int, height: int, width: int) -> None:
+    """``(frames, H, W)`` float16 disparity: a gentle ramp and a near box (2 % of the width), written a frame at a time."""
+    import numpy as np
+
+    disp = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(frames, height, width))
+    ramp = np.linspace(0.0, 0.005 * width, width, dtype=np.float32)
+    for t in range(frames):
+        frame = np.broadcast_to(ramp, (height, width)).copy()
+        x0 = width // 4 + t * width // 200
+        frame[height // 4: 3 * height // 4, x0: x0 + width // 3] = 0.02 * width
+        disp[t] = frame
+    disp.flush()
+    del disp
+
+
+def measure_convert(src: Path, sidecar: Path, out: Path, variant: str, frames: int | None) -> dict[str, float]:
+    """Run the CLI on ``src``; peaks over its process tree (KiB) and the wall time (s)."""
+    cmd = [sys.executable, "-m", "spatialme", "convert", str(src), "-o", str(out), "--disparity", str(sidecar),
+           "--variant", variant, "--device", "cpu", "--quiet", "--overwrite"]
+    if frames:
+        cmd += ["--max-frames", str(frames)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peaks = {"python": 0, "decoder": 0, "encoder": 0, "total": 0}
+    roles: dict[int, str] = {}
+    while proc.poll() is None:
+        total = 0
+        for pid in tree_pids(proc.pid):
+            if pid not in roles:
+                try:
+                    args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                except OSError:
+                    continue
+                roles[pid] = "python" if pid == proc.pid else "encoder" if b"pipe:0" in args else "decoder" if b"pipe:1" in args else "other"
+            if roles[pid] in peaks:
+                peaks[roles[pid]] = max(peaks[roles[pid]], _status_kib(pid, "VmHWM"))
+            total += _status_kib(pid, "VmRSS")
+        peaks["total"] = max(peaks["total"], total)
+        time.sleep(0.02)
+    stdout, stderr = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"convert failed for {src.name} ({variant}):\n{stderr}")
+    return {**peaks, "seconds": time.perf_counter() - t0, "summary": stdout.strip().splitlines()[-1],
+            "notes": [line for line in stderr.splitlines() if line.startswith("note: ")]}
+
+
+def convert_part(sizes: list[str], fps: int, variants: list[str], full_frames: int) -> None:
+    """Part 2: 1 s of each size through ``spatialme convert``; peak memory per variant."""
+    limit_gib = 4.0
+    with tempfile.TemporaryDirectory(prefix="bench_memory_convert_") as tmp:
+        for size in sizes:
+            width, height = (int(v) for v in size.split("x"))
+            src, sidecar = Path(tmp) / f"clip_{size}.mp4", Path(tmp) / f"clip_{size}.npy"
+            t0 = time.perf_counter()
+            make_clip(src, 1.0, size, fps)
+            make_sidecar(sidecar, fps, height, width)
+            print(f"{size}: 1 s clip ({fps} frames) and float16 sidecar made in {time.perf_counter() - t0:.1f} s", flush=True)
+            for variant in variants:
+                frames = None if variant == "poly" or not full_frames else full_frames
+                r = measure_convert(src, sidecar, Path(tmp) / f"out_{size}_LR.mp4", variant, frames)
+                ok = "<=" if r["total"] / 2**20 <= limit_gib else "> "
+                print(f"  {variant:5s} {'all' if frames is None else frames} frames, {r['seconds']:6.1f} s | python peak "
+                      f"{gib(r['python'])}, ffmpeg decoder {gib(r['decoder'])}, encoder {gib(r['encoder'])} | whole tree "
+                      f"at once {gib(r['total'])} ({ok} {limit_gib:g} GiB)", flush=True)
+                print(f"        {r['summary']}", flush=True)
+                for note in r["notes"]:
+                    print(f"        {note}", flush=True)
+                os.remove(Path(tmp) / f"out_{size}_LR.mp4")
+            os.remove(src)
+            os.remove(sidecar)
+
+
+def gib(kib: float) -> str:
+    return f"{kib / 2**20:.2f} GiB"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, nargs=2, default=(10.0, 60.0), help="short and long clip, s")
@@ -137,12 +246,25 @@ def main() -> None:
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--chunk", type=int, default=16, help="frames per read_frames chunk")
     parser.add_argument("--preset", default="veryfast", help="x264 preset for the output")
+    parser.add_argument("--no-stream", action="store_true", help="skip part 1 (streaming I/O, 720p)")
+    parser.add_argument("--no-convert", action="store_true", help="skip part 2 (convert 1 s of 4K and 8K)")
+    parser.add_argument("--convert-sizes", default="3840x2160,7680x4320", help="part 2 sizes, comma-separated WxH")
+    parser.add_argument("--variants", default="poly,full", help="part 2 variants, comma-separated")
+    parser.add_argument("--full-frames", type=int, default=0, help="frames converted with variants other than poly (0 = the whole second)")
     parser.add_argument("--child", nargs=2, metavar=("SRC", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child[0], args.child[1], args.chunk, args.preset)
         return
+    if not args.no_stream:
+        stream_part(args)
+    if not args.no_convert:
+        print("\nconvert 1 s through `python -m spatialme convert --format full-sbs` (peak of the whole process tree):", flush=True)
+        convert_part(args.convert_sizes.split(","), args.fps, args.variants.split(","), args.full_frames)
 
+
+def stream_part(args: argparse.Namespace) -> None:
+    """Part 1: 10 s vs 60 s of 720p streamed through read_frames -> flip -> VideoWriter."""
     results = []
     with tempfile.TemporaryDirectory(prefix="bench_memory_") as tmp:
         for seconds in args.seconds:

@@ -9,9 +9,9 @@ memory does not grow with clip length, and writes the composed stereo file atomi
 
 Memory in :meth:`StereoPipeline.convert` is bounded by a pixel budget, not a frame count:
 a chunk holds at most ``PipelineConfig.chunk_pixels`` pixels (16 frames of 720p, 8 of 1080p,
-2 of 4K), and a frame larger than the budget (8K) is synthesised in horizontal strips with
-:data:`STRIP_MARGIN` rows of context each side, so the peak is about the same at any
-resolution (``benchmarks/bench_memory.py``). Video outputs stay within H.264 level 6.2
+2 of 4K), and a frame larger than the budget (8K) is synthesised in horizontal strips of at
+most ``PipelineConfig.strip_pixels`` with :data:`STRIP_MARGIN` rows of context each side, so
+the peak is about the same at any resolution (``benchmarks/bench_memory.py``). Video outputs stay within H.264 level 6.2
 (:func:`spatialme.video.h264_fit`): a layout beyond it (full SBS of 8K) is scaled down with
 a notice.
 
@@ -75,6 +75,8 @@ class PipelineConfig:
             bound at any resolution (default two 4K frames, about 2.5 GB with the full
             variant on a CPU). Fewer frames go in a chunk when they are large; one frame
             larger than this is processed in horizontal strips.
+        strip_pixels: most pixels of one such strip (default one 4K frame: an 8K frame goes
+            in four strips, since its full-size buffers and ffmpeg's 8K queues come on top).
         depth_model: Hub id or local directory of the depth model (``None`` = the pinned
             Depth Anything V2 Small).
         depth_input_size: short side fed to the depth model (``None`` = 518 on CUDA, 364 on CPU).
@@ -87,6 +89,7 @@ class PipelineConfig:
     poly_variant: str = "sharp"
     chunk: int = 16
     chunk_pixels: int = 2 * 3840 * 2160
+    strip_pixels: int = 3840 * 2160
     depth_model: str | None = None
     depth_input_size: int | None = None
     device: str = "auto"
@@ -95,8 +98,10 @@ class PipelineConfig:
         check_choice("poly_variant", self.poly_variant, ("sharp", "soft"))
         if isinstance(self.chunk, bool) or not isinstance(self.chunk, int) or not 1 <= self.chunk <= 1024:
             raise ValueError(f"chunk: expected an integer in [1, 1024], got {self.chunk!r}")
-        if isinstance(self.chunk_pixels, bool) or not isinstance(self.chunk_pixels, int) or self.chunk_pixels < 65536:
-            raise ValueError(f"chunk_pixels: expected an integer >= 65536, got {self.chunk_pixels!r}")
+        for name in ("chunk_pixels", "strip_pixels"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 65536:
+                raise ValueError(f"{name}: expected an integer >= 65536, got {value!r}")
 
 
 @dataclass
@@ -790,10 +795,14 @@ class StereoPipeline:
         """Right view ``(T, H, W, 3) uint8`` of a chunk and its kept frames' stages.
 
         A frame beyond ``config.chunk_pixels`` (chunks then hold one frame) is synthesised in
-        :func:`row_strips`, each strip with :data:`STRIP_MARGIN` rows of context, and only the
-        right view (and the kept stages) is assembled at full size.
+        :func:`row_strips` of ``config.strip_pixels``, each strip with :data:`STRIP_MARGIN` rows
+        of context, and only the right view (and the kept stages) is assembled at full size.
         """
-        strips = row_strips(chunk.shape[1], chunk.shape[2], self.config.chunk_pixels)
+        height, width = chunk.shape[1:3]
+        if height * width <= self.config.chunk_pixels:
+            strips = [(0, height, 0, height)]
+        else:
+            strips = row_strips(height, width, self.config.strip_pixels)
         if len(strips) == 1:
             result = self.synthesize(chunk, disp, variant)
             return result.right, _stage_frames(chunk, disp, result, offset, keep, self.refiner_maps)

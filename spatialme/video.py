@@ -134,6 +134,10 @@ frames at 120 fps, above :data:`MAX_FPS`, so only the frame size can exceed the 
 
 _TRUNCATION_MARKERS = ("partial file", "File ended prematurely")  # mov/mp4 and matroska demuxers
 
+LARGE_FRAME_PIXELS = 3840 * 2160
+"""Frames above this many pixels (4K UHD) are encoded with x264 holding as few frames as it
+can (see :func:`_x264_memory_args`)."""
+
 
 class VideoError(ValueError):
     """A user-facing problem with a media file; ``str(err)`` is one line naming file and cause."""
@@ -299,6 +303,21 @@ def choose_fps(reported: float | None, cap: float = MAX_FPS) -> Fraction:
     if abs(value - float(nearest)) <= _SNAP_TOLERANCE * float(nearest) and nearest <= cap:
         return nearest
     return Fraction(f"{value:.2f}")
+
+
+def _x264_memory_args(pixels: int) -> list[str]:
+    """x264 options that bound the encoder's memory for frames of ``pixels`` px.
+
+    x264 keeps dozens of frames in flight (lookahead, B-frames, references, frame threads):
+    2.5 GB for 7680x2160 and 3.7 GB for the level-6.2-sized 11202x3150 with the defaults on
+    two cores. Above :data:`LARGE_FRAME_PIXELS` it runs two threads without lookahead,
+    macroblock tree or B-frames and with one reference: 1.7 GB at 11202x3150 (measured with
+    ``/usr/bin/time``; files come out somewhat larger at the same CRF). Smaller frames keep
+    the preset's settings.
+    """
+    if pixels <= LARGE_FRAME_PIXELS:
+        return []
+    return ["-threads", "2", "-x264-params", "rc-lookahead=0:sync-lookahead=0:mbtree=0:bframes=0:ref=1"]
 
 
 def _fps_fraction(fps: float) -> Fraction:
@@ -763,13 +782,20 @@ def _probe_video(path: str, limits: VideoLimits) -> VideoInfo:
                      transfer=stream.transfer, video_filter=vf)
 
 
-def _decode_cmd(path: str, fps: Fraction, vf: str, start: float, frames: int) -> list[str]:
-    """ffmpeg arguments that decode ``frames`` upright rgb24 frames at ``fps`` to stdout."""
+def _decode_cmd(path: str, fps: Fraction, vf: str, start: float, frames: int, pixels: int = 0) -> list[str]:
+    """ffmpeg arguments that decode ``frames`` upright rgb24 frames at ``fps`` to stdout.
+
+    Frames above :data:`LARGE_FRAME_PIXELS` (``pixels`` each) are decoded by one thread with
+    the shortest output queue: ffmpeg otherwise decodes ahead of a slow reader into its
+    queues (2.1 GB of 8K frames; 1.1 GB so), and at that size the pipeline, not decoding,
+    sets the pace.
+    """
     cmd = ["-ss", f"{start:.6f}"] if start > 0 else []
-    cmd += [*_input_args(path), "-map", "0:V:0", "-an", "-sn", "-dn"]
+    large = pixels > LARGE_FRAME_PIXELS
+    cmd += [*(["-threads", "1"] if large else []), *_input_args(path), "-map", "0:V:0", "-an", "-sn", "-dn"]
     if vf:
         cmd += ["-vf", vf]
-    cmd += ["-r", _fps_arg(fps), "-fps_mode", "cfr", "-frames:v", str(frames),
+    cmd += ["-r", _fps_arg(fps), "-fps_mode", "cfr", "-frames:v", str(frames), *(["-thread_queue_size", "1"] if large else []),
             "-pix_fmt", "rgb24", "-f", "rawvideo", "pipe:1"]
     return cmd
 
@@ -877,7 +903,7 @@ def _iter_frames(info: VideoInfo, start: float, max_frames: int | None, chunk: i
     h, w = info.height, info.width
     frame_bytes = h * w * 3
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
-           *_decode_cmd(info.path, _fps_fraction(info.fps), info.video_filter, start, cap)]
+           *_decode_cmd(info.path, _fps_fraction(info.fps), info.video_filter, start, cap, h * w)]
     with tempfile.TemporaryFile() as errfile:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errfile, bufsize=0)
         assert proc.stdout is not None
@@ -1269,7 +1295,7 @@ class VideoWriter:
                "-vf", "scale=out_color_matrix=bt709:out_range=tv,"
                       "setparams=colorspace=bt709:color_primaries=bt709:color_trc=bt709:range=tv",
                "-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf), "-pix_fmt", "yuv420p",
-               *container, tmp]
+               *_x264_memory_args(height * width), *container, tmp]
         self._errfile = tempfile.TemporaryFile()  # noqa: SIM115 - closed by abort()
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._errfile)
         self._procs.append(proc)

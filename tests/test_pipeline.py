@@ -170,6 +170,8 @@ def test_chunks_follow_the_pixel_budget():
     assert chunk_frames(2160, 3840, PipelineConfig(chunk=1)) == 1
     with pytest.raises(ValueError, match="chunk_pixels"):
         PipelineConfig(chunk_pixels=100)
+    with pytest.raises(ValueError, match="strip_pixels"):
+        PipelineConfig(strip_pixels=True)
 
 
 def test_row_strips_tile_the_frame_within_the_budget():
@@ -179,6 +181,8 @@ def test_row_strips_tile_the_frame_within_the_budget():
     strips = row_strips(4320, 7680, 2 * 3840 * 2160)
     assert [(k0, k1) for _, _, k0, k1 in strips] == [(0, 2160), (2160, 4320)]
     assert strips[0][:2] == (0, 2160 + STRIP_MARGIN) and strips[1][:2] == (2160 - STRIP_MARGIN, 4320)
+    assert [(k0, k1) for _, _, k0, k1 in row_strips(4320, 7680, PipelineConfig().strip_pixels)] == [
+        (0, 1080), (1080, 2160), (2160, 3240), (3240, 4320)]  # 8K by default: four strips of a 4K frame each
     strips = row_strips(1001, 300, 65536, margin=10)
     kept = np.concatenate([np.arange(k0, k1) for _, _, k0, k1 in strips])
     np.testing.assert_array_equal(kept, np.arange(1001))
@@ -199,7 +203,7 @@ def test_frames_beyond_the_budget_go_in_strips_with_the_same_result(tmp_path):
     from spatialme.video import read_frames
 
     src, disp = _clip_file(tmp_path, frames=2, h=320, w=256)  # 81,920 px a frame
-    small = StereoPipeline(PipelineConfig(chunk_pixels=65536))  # two strips a frame
+    small = StereoPipeline(PipelineConfig(chunk_pixels=65536, strip_pixels=65536))  # two strips a frame
     whole = StereoPipeline(PipelineConfig())
     calls = []
     original = small.synthesize

@@ -791,3 +791,18 @@ def test_signals_deferred_holds_the_stop_until_the_step_is_done() -> None:
                 steps.append("finished")  # not cut short by the signal
             steps.append("after")  # never reached: the stop is raised as the step ends
     assert steps == ["finished"] and err.value.signum == signal.SIGHUP
+
+
+def test_large_frames_use_the_bounded_decoder_and_encoder(media: Media, out_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above LARGE_FRAME_PIXELS (4K) ffmpeg runs with short queues and few frames in flight; results stay the same."""
+    reference = read_all(media.silent)
+    monkeypatch.setattr(V, "LARGE_FRAME_PIXELS", 1000)  # 96x64 counts as large here
+    assert "-thread_queue_size" in V._decode_cmd("x.mp4", V.Fraction(25), "", 0.0, 5, W * H)
+    assert V._x264_memory_args(W * H)[-1] == "rc-lookahead=0:sync-lookahead=0:mbtree=0:bframes=0:ref=1"
+    np.testing.assert_array_equal(read_all(media.silent), reference)
+    clip = smooth_clip(12)
+    with VideoWriter(out_dir / "large.mp4", 25.0) as writer:
+        writer.write(clip)
+    assert psnr(read_all(out_dir / "large.mp4"), clip) > 35
+    sei = (out_dir / "large.mp4").read_bytes()  # x264 writes its settings into the stream
+    assert all(k in sei for k in (b" ref=1 ", b" threads=2 ", b" bframes=0 ", b" mbtree=0 "))
