@@ -785,17 +785,17 @@ def _probe_video(path: str, limits: VideoLimits) -> VideoInfo:
 def _decode_cmd(path: str, fps: Fraction, vf: str, start: float, frames: int, pixels: int = 0) -> list[str]:
     """ffmpeg arguments that decode ``frames`` upright rgb24 frames at ``fps`` to stdout.
 
-    Frames above :data:`LARGE_FRAME_PIXELS` (``pixels`` each) are decoded by one thread with
-    the shortest output queue: ffmpeg otherwise decodes ahead of a slow reader into its
-    queues (2.1 GB of 8K frames; 1.1 GB so), and at that size the pipeline, not decoding,
-    sets the pace.
+    Frames above :data:`LARGE_FRAME_PIXELS` (``pixels`` each) are decoded and written out by
+    one thread each with the shortest output queue: ffmpeg otherwise decodes ahead of a slow
+    reader into its queues (2.1 GB of 8K frames; 0.9 GB so), and at that size the pipeline,
+    not decoding, sets the pace.
     """
     cmd = ["-ss", f"{start:.6f}"] if start > 0 else []
     large = pixels > LARGE_FRAME_PIXELS
     cmd += [*(["-threads", "1"] if large else []), *_input_args(path), "-map", "0:V:0", "-an", "-sn", "-dn"]
     if vf:
         cmd += ["-vf", vf]
-    cmd += ["-r", _fps_arg(fps), "-fps_mode", "cfr", "-frames:v", str(frames), *(["-thread_queue_size", "1"] if large else []),
+    cmd += ["-r", _fps_arg(fps), "-fps_mode", "cfr", "-frames:v", str(frames), *(["-thread_queue_size", "1", "-threads", "1"] if large else []),
             "-pix_fmt", "rgb24", "-f", "rawvideo", "pipe:1"]
     return cmd
 
