@@ -16,7 +16,7 @@ horizontal hole runs, px), so a reader sees what "strong" means in pixels.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
@@ -124,8 +124,6 @@ def run_sweep(pipe: StereoPipeline, textures: list[np.ndarray], sweep: SweepConf
         One :class:`SweepRow` per (size, pct, disparity), in that nesting order.
     """
     base = EvalConfig(variants=("poly", "dl", "dl+de", "full"), disparity_source="given") if config is None else config
-    from dataclasses import replace
-
     base = replace(base, disparity_source="given")
     rows: list[SweepRow] = []
     total = len(sweep.sizes) * len(sweep.pcts) * len(sweep.disparities)

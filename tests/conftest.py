@@ -9,7 +9,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
+import contextlib  # noqa: E402
 import json  # noqa: E402
+import subprocess  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -90,3 +92,29 @@ def tiny_depth_dir(tmp_path_factory) -> Path:
     network.save_pretrained(directory)
     write_tiny_processor_config(directory)
     return directory
+
+
+@contextlib.contextmanager
+def _unwritable(folder: Path):
+    """Make ``folder`` refuse new files, for root too (``chattr +i``); skip where that cannot be done."""
+    folder.chmod(0o555)
+    immutable = os.geteuid() == 0 and subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0
+    try:
+        try:
+            (folder / ".probe").touch()
+        except OSError:
+            pass
+        else:
+            (folder / ".probe").unlink()
+            pytest.skip("cannot make a folder unwritable on this machine")
+        yield folder
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o755)
+
+
+@pytest.fixture
+def unwritable():
+    """``with unwritable(folder):`` makes ``folder`` refuse new files for the block (see :func:`_unwritable`)."""
+    return _unwritable

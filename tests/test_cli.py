@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import subprocess
@@ -225,26 +224,6 @@ def one_error(res: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-@contextlib.contextmanager
-def unwritable(folder: Path):
-    """Make ``folder`` refuse new files, for root too (``chattr +i``); skip where that cannot be done."""
-    folder.chmod(0o555)
-    immutable = os.geteuid() == 0 and subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0
-    try:
-        try:
-            (folder / ".probe").touch()
-        except OSError:
-            pass
-        else:
-            (folder / ".probe").unlink()
-            pytest.skip("cannot make a folder unwritable on this machine")
-        yield folder
-    finally:
-        if immutable:
-            subprocess.run(["chattr", "-i", str(folder)], check=True)
-        folder.chmod(0o755)
-
-
 def test_truncated_faststart_clip_is_an_error(clip, tmp_path):
     path, disp, _ = clip
     cut = tmp_path / "cut30.mp4"
@@ -290,7 +269,7 @@ def test_absurd_disparity_is_refused(clip, tmp_path, value, shown):
     assert not out.exists()
 
 
-def test_unwritable_output_folder_is_refused_before_any_work(clip, tmp_path, tiny_depth_dir):
+def test_unwritable_output_folder_is_refused_before_any_work(clip, tmp_path, tiny_depth_dir, unwritable):
     path, disp, scene = clip
     folder = tmp_path / "ro"
     folder.mkdir()

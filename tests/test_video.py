@@ -6,7 +6,6 @@ Test media are made on the fly with the bundled ffmpeg (lavfi ``testsrc2``/``sin
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import struct
@@ -87,26 +86,6 @@ def ffmpeg_children() -> list[int]:
         if ppid == me and comm.startswith("ffmpeg"):
             found.append(int(entry))
     return found
-
-
-@contextlib.contextmanager
-def unwritable(folder: Path):
-    """Make ``folder`` refuse new files, for root too (``chattr +i``); skip where that cannot be done."""
-    folder.chmod(0o555)
-    immutable = os.geteuid() == 0 and subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0
-    try:
-        try:
-            (folder / ".probe").touch()
-        except OSError:
-            pass
-        else:
-            (folder / ".probe").unlink()
-            pytest.skip("cannot make a folder unwritable on this machine")
-        yield folder
-    finally:
-        if immutable:
-            subprocess.run(["chattr", "-i", str(folder)], check=True)
-        folder.chmod(0o755)
 
 
 def top_level_boxes(path: str | Path) -> list[str]:
@@ -754,7 +733,7 @@ def test_claim_refuses_the_input_file_even_with_overwrite(media: Media, out_dir:
     assert src.read_bytes() == media.clip.read_bytes()
 
 
-def test_claim_in_an_unwritable_folder_says_so_plainly(out_dir: Path) -> None:
+def test_claim_in_an_unwritable_folder_says_so_plainly(out_dir: Path, unwritable) -> None:
     with unwritable(out_dir):
         for overwrite in (False, True):
             with pytest.raises(VideoError) as err:

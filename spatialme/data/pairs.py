@@ -25,6 +25,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..inpaint.flow import fill_from_background
+
 __all__ = ["StereoPair", "read_disparity", "load_pair", "motorcycle"]
 
 
@@ -33,8 +35,9 @@ class StereoPair:
 
     Attributes:
         left, right: ``(H, W, 3) uint8`` RGB views.
-        disparity: ``(H, W) float32`` px, unknown pixels filled from their row neighbours
-            (farther side) so the warp can run.
+        disparity: ``(H, W) float32`` px, unknown pixels filled from their nearest known row
+            neighbour on the farther side (:func:`spatialme.inpaint.flow.fill_from_background`)
+            so the warp can run.
         valid: ``(H, W) bool``, where the given disparity was known.
         name: a label for tables.
     """
@@ -97,21 +100,6 @@ def read_disparity(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     return np.where(valid, disp, 0.0).astype(np.float32), valid
 
 
-def _fill_unknown(disparity: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Unknown pixels take the smaller (farther) of their nearest known row neighbours."""
-    height, width = disparity.shape
-    cols = np.arange(width)
-    idx_left = np.maximum.accumulate(np.where(valid, cols, -1), axis=1)
-    idx_right = np.flip(np.minimum.accumulate(np.flip(np.where(valid, cols, width), axis=1), axis=1), axis=1)
-    rows = np.arange(height)[:, None]
-    big = np.float32(np.inf)
-    from_left = np.where(idx_left >= 0, disparity[rows, np.clip(idx_left, 0, width - 1)], big)
-    from_right = np.where(idx_right < width, disparity[rows, np.clip(idx_right, 0, width - 1)], big)
-    nearest = np.minimum(from_left, from_right)
-    nearest = np.where(np.isfinite(nearest), nearest, 0.0)
-    return np.where(valid, disparity, nearest).astype(np.float32)
-
-
 def _read_image(path: str | os.PathLike, what: str) -> np.ndarray:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
@@ -128,7 +116,7 @@ def _pair(left: np.ndarray, right: np.ndarray, disparity: np.ndarray, valid: np.
         raise ValueError("disparity: no pixel has a known disparity")
     if float(disparity[valid].max()) > left.shape[1]:
         raise ValueError(f"disparity: values up to {float(disparity[valid].max()):.0f} px exceed the width {left.shape[1]}")
-    return StereoPair(left, right, _fill_unknown(disparity, valid), valid, name)
+    return StereoPair(left, right, fill_from_background(disparity, ~valid, disparity), valid, name)
 
 
 def load_pair(left: str | os.PathLike, right: str | os.PathLike, disparity: str | os.PathLike) -> StereoPair:
