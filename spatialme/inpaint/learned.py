@@ -63,7 +63,7 @@ import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
-from ..bands import BandConfig, cpu_autocast, gather, plan_bands, scatter
+from ..bands import BandConfig, Packing, cpu_autocast, gather, plan_bands, scatter
 from ..checks import check_array, check_clip, check_disparity, check_range
 from ..data.synthetic import SceneConfig, StereoScene, render_scene
 from ..warp import forward_warp
@@ -358,8 +358,10 @@ def inpaint_frames(
     ``bands.margin`` px of context, ``bands.batch`` shelves per forward pass, and only the
     hole pixels of each box are pasted back. With ``margin >= model.context_radius`` the
     result equals the whole-frame one (up to float summation order); smaller margins trade
-    a little agreement near box borders for speed. On CUDA, or with ``bands=None``, whole
-    frames are run, a few per pass.
+    a little agreement near box borders for speed. On CUDA, with ``bands=None``, or where
+    the packed shelves would hold at least as many pixels as the whole frames (small
+    frames such as the coarse pyramid levels, where margins and shelf widths dominate),
+    whole frames are run, a few per pass.
 
     Args:
         model: the network (moved to ``device``; run in eval mode, its mode restored after).
@@ -399,13 +401,21 @@ def inpaint_frames(
     model.to(device).eval()
     try:
         with cpu_autocast(device, bf16):
-            if bands is None or device.type == "cuda":
+            packing = None if bands is None or device.type == "cuda" else plan_bands(holes, model.config.alignment, bands)
+            if packing is None or packing.pixels >= _whole_frame_area(holes, model.config.alignment):
                 _whole_frames(model, warped, holes, disp, out, WHOLE_FRAME_PIXELS, device)
             else:
-                _packed(model, warped, holes, disp, out, bands, device)
+                _packed(model, warped, holes, disp, out, packing, bands, device)
     finally:
         model.train(was_training)
     return out
+
+
+def _whole_frame_area(holes: np.ndarray, align: int) -> int:
+    """Pixels the network computes on the whole (aligned) frames that have holes."""
+    height, width = holes.shape[1:]
+    hp, wp = height + (-height % align), width + (-width % align)
+    return int(holes.reshape(len(holes), -1).any(axis=1).sum()) * hp * wp
 
 
 def _padded(
@@ -455,11 +465,11 @@ def _packed(
     holes: np.ndarray,
     disp: np.ndarray | None,
     out: np.ndarray,
+    packing: Packing,
     bands: BandConfig,
     device: torch.device,
 ) -> None:
     """Run the packed bands around the holes (:mod:`spatialme.bands`), pasting hole pixels into ``out``."""
-    packing = plan_bands(holes, model.config.alignment, bands)
     # shelf pixels no window covers read as the network's zero padding: known (mask 0),
     # centred colour 0 (grey 128 - 0.5 * 255 ~ 0) and disparity 0
     rgb = gather(warped, packing, 128, edge_fill=0)
