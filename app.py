@@ -5,7 +5,7 @@ Space (ZeroGPU): ``spaces`` is imported before anything touches torch, the model
 at start-up, and only the conversion itself holds the GPU, for a time sized from the clip.
 
 This module is only the user interface: planning, running and picturing a job live in
-:mod:`spatialme.app_support`, the model code in the rest of :mod:`spatialme`.
+:mod:`spatialme.webapp`, the model code in the rest of :mod:`spatialme`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import spaces  # first: ZeroGPU must patch CUDA before torch is imported (spatia
 
 import gradio as gr
 
-from spatialme import app_support as support
+from spatialme import webapp as support
 from spatialme.depth import DepthModelUnavailable
 from spatialme.pipeline import DEFAULT_VARIANT, VariantUnavailable
 from spatialme.video import VideoError

@@ -2,7 +2,7 @@
 
 No network and no cached depth model here (``HF_HUB_OFFLINE=1``), which is exactly the
 situation the app must explain; the garden example's disparity sidecar converts without it.
-Library-side helpers of the app (:mod:`spatialme.app_support`) are tested directly below.
+Library-side helpers of the app (:mod:`spatialme.webapp`) are tested directly below.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Examples will be cached but not 
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-from spatialme import app_support as support  # noqa: E402
+from spatialme import webapp as support  # noqa: E402
 from spatialme.video import VideoWriter, probe, read_frames, write_image  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,0 +1,158 @@
+"""Disparity and depth sidecars: turn an uploaded file into the disparity ``.npy`` the pipeline reads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .. import video
+from ..disparity import DisparityConfig, depth_to_disparity
+from .models import SIDECAR_KINDS, AppLimits
+
+def check_kind(kind: str) -> str:
+    """Validate a sidecar kind."""
+    kinds = tuple(k for _, k in SIDECAR_KINDS)
+    if kind not in kinds:
+        raise ValueError(f"sidecar_kind: expected one of {', '.join(kinds)}, got {kind!r}")
+    return kind
+
+
+def resize_frame(frame: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize one ``(H, W, C)`` or ``(H, W)`` frame with area averaging (shrinking) or bilinear."""
+    if frame.shape[1] == width and frame.shape[0] == height:
+        return frame
+    shrink = width < frame.shape[1]
+    interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    return cv2.resize(np.ascontiguousarray(frame), (width, height), interpolation=interpolation)
+
+
+# --------------------------------------------------------------------------- sidecars
+
+
+def prepare_disparity(
+    sidecar: str | os.PathLike,
+    kind: str,
+    info: video.VideoInfo,
+    output: str | os.PathLike,
+    *,
+    size: tuple[int, int],
+    first: int,
+    total: int,
+    offset: int,
+    divergence: float = 2.0,
+    convergence: float = 0.5,
+    start_s: float = 0.0,
+    limits: AppLimits = AppLimits(),
+) -> str:
+    """Turn a sidecar into the disparity ``.npy`` the pipeline reads for the working input.
+
+    Args:
+        sidecar: a ``.npy`` (``(T, H, W)``, or ``(H, W)`` for an image) or, for the depth
+            kinds, a grey video or image (white = near for ``"nearness"``).
+        kind: ``"disparity"`` (px at the sidecar's width), ``"nearness"`` (larger = nearer)
+            or ``"distance"`` (larger = farther).
+        info: the probed upload.
+        output: where to write the prepared ``.npy`` when one is needed.
+        size: ``(width, height)`` of the working input, px.
+        first: index of the first converted frame in the upload.
+        total: frames converted.
+        offset: index of the first converted frame in the working input (0 when it was
+            trimmed, else ``first``).
+        divergence, convergence: mapping of depth kinds to pixels.
+        start_s: time of frame ``first``, s (to seek in a depth video).
+        limits: probe limits for a sidecar video.
+
+    Returns:
+        Path of a ``(offset + total, height, width)`` float32 disparity ``.npy`` (frames
+        before ``offset`` are zero and never read); the sidecar itself when it already fits.
+
+    Raises:
+        ValueError: wrong kind of file, aspect ratio, or too few frames (the message says which).
+    """
+    kind = check_kind(kind)
+    name = Path(os.fspath(sidecar)).name
+    width, height = size
+    frames = _sidecar_frames(sidecar, kind, info, first, total, start_s, limits)
+    src_h, src_w = frames.shape[1:3]
+    if abs(src_w / src_h - info.width / info.height) > 0.02 * info.width / info.height:
+        raise ValueError(
+            f"sidecar: {name} is {src_w}x{src_h} but the video is {info.width}x{info.height}; they must have the same "
+            "aspect ratio"
+        )
+    is_npy = Path(os.fspath(sidecar)).suffix.lower() == ".npy"
+    if kind == "disparity" and is_npy and (src_w, src_h) == (width, height) and offset == first:
+        return os.fspath(sidecar)  # fits as is: the pipeline memory-maps it
+    shape = (offset + total, height, width)
+    out = np.lib.format.open_memmap(os.fspath(output), mode="w+", dtype=np.float32, shape=shape)
+    if kind == "disparity":
+        scale = np.float32(width / src_w)
+        for i in range(total):
+            out[offset + i] = resize_frame(np.asarray(frames[i], np.float32), width, height) * scale
+    else:
+        lo, hi = _nearness_range(frames, kind)
+        config = DisparityConfig(divergence, convergence)
+        for i in range(total):
+            near = (_nearness(np.asarray(frames[i], np.float32), kind) - lo) / (hi - lo)
+            out[offset + i] = depth_to_disparity(resize_frame(np.clip(near, 0.0, 1.0), width, height), config)
+    out.flush()
+    del out
+    return os.fspath(output)
+
+
+def _sidecar_frames(sidecar: str | os.PathLike, kind: str, info: video.VideoInfo, first: int, total: int,
+                    start_s: float, limits: AppLimits) -> np.ndarray:
+    """The sidecar's ``total`` frames from ``first`` as a ``(total, h, w)`` array (memory-mapped for .npy)."""
+    path = Path(os.fspath(sidecar))
+    if path.suffix.lower() == ".npy":
+        arr = _open_npy(path)
+        if arr.ndim == 2:
+            arr = arr[None]
+        if arr.shape[0] < first + total:
+            raise ValueError(
+                f"sidecar: {path.name} has {arr.shape[0]} frames but frames up to {first + total} are needed"
+            )
+        return arr[first : first + total]
+    if kind == "disparity":
+        raise ValueError(f"sidecar: a disparity sidecar must be a .npy array of pixels, got {path.name}")
+    side = video.probe(path, limits.video_limits())
+    start = 0.0 if side.is_image else start_s
+    chunks = video.read_frames(side, start=start, max_frames=total, limits=limits.video_limits())
+    grey = np.concatenate([chunk.astype(np.float32) @ np.float32([0.299, 0.587, 0.114]) for chunk in chunks])
+    if len(grey) < total:
+        raise ValueError(f"sidecar: {path.name} has {len(grey)} frames from {start_s:g} s but {total} are needed")
+    return grey
+
+
+def _open_npy(path: Path) -> np.ndarray:
+    """Memory-map a float ``.npy`` of ``(T, H, W)`` or ``(H, W)``; one-line errors."""
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as exc:  # numpy raises several types for a bad file
+        raise ValueError(f"sidecar: {path.name} is not a readable .npy array ({exc.__class__.__name__})") from None
+    if arr.ndim not in (2, 3) or not np.issubdtype(arr.dtype, np.floating) or min(arr.shape) < 1:
+        raise ValueError(f"sidecar: expected a float (T, H, W) array, got {arr.dtype} {arr.shape}")
+    return arr
+
+
+def _nearness(depth: np.ndarray, kind: str) -> np.ndarray:
+    """Larger-is-nearer values of a depth frame (a distance is inverted)."""
+    if kind == "distance":
+        return 1.0 / np.maximum(depth, np.float32(1e-6))
+    return depth
+
+
+def _nearness_range(frames: np.ndarray, kind: str) -> tuple[float, float]:
+    """Robust 2nd..98th percentile range of the nearness over (a sample of) the frames."""
+    picks = np.unique(np.linspace(0, len(frames) - 1, min(len(frames), 16)).round().astype(int))
+    sample = np.concatenate([_nearness(np.asarray(frames[i][::4, ::4], np.float32), kind).ravel() for i in picks])
+    sample = sample[np.isfinite(sample)]
+    if sample.size == 0:
+        raise ValueError("sidecar: contains no finite depth values")
+    lo, hi = np.percentile(sample, [2.0, 98.0])
+    if not hi > lo:
+        hi = lo + 1.0  # flat depth: everything on one plane
+    return float(lo), float(hi)
+
