@@ -10,6 +10,8 @@ This module is only the user interface: planning, running and picturing a job li
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -21,8 +23,8 @@ import gradio as gr
 
 from spatialme import webapp as support
 from spatialme.depth import DepthModelUnavailable
-from spatialme.pipeline import DEFAULT_VARIANT, VariantUnavailable
-from spatialme.video import VideoError
+from spatialme.pipeline import DEFAULT_VARIANT
+from spatialme.webapp import messages
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 LIMITS = support.AppLimits()
@@ -32,7 +34,19 @@ ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true")
 GPU_CONCURRENCY = 2 if ZERO_GPU else 1
 QUEUE_OPTIONS: dict[str, Any] = {"max_size": 16, "default_concurrency_limit": 1}
 LAUNCH_OPTIONS: dict[str, Any] = {"max_file_size": "200mb", "footer_links": ["api", "gradio"]}
-CSS = ".stage-gallery img { image-rendering: pixelated; }"
+# The stage gallery shows every stage at once: no inner scroll box (Gradio caps a gallery at
+# 55vh), and captions wrap under the pictures instead of being cut off with an ellipsis.
+CSS = """
+.stage-gallery img { image-rendering: pixelated; }
+#stages .grid-wrap { max-height: none; min-height: 0; overflow-y: visible; }
+#stages .thumbnail-item { aspect-ratio: auto; height: auto; display: flex; flex-direction: column; }
+#stages .thumbnail-lg > img { height: auto; }
+#stages .caption-label {
+    position: static; max-width: none; white-space: normal; text-overflow: clip; overflow: visible;
+    border: 0; border-radius: 0; opacity: 1;
+}
+#run-status { min-height: 4.5em; }
+"""
 
 # Gradio warns at start-up when an example leaves an input empty: orbit and stones have no
 # sidecar on purpose (clicking them clears it; convert() takes None).
@@ -40,36 +54,71 @@ warnings.filterwarnings("ignore", message="Examples will be cached but not all i
 
 MODELS = support.load_models(os.environ.get("SPATIALME_DEPTH_MODEL") or None)
 VARIANT_STATUS = support.variant_status(MODELS.pipeline)
+LOG = logging.getLogger("spatialme.app")
+if MODELS.depth_error:  # the technical reason goes to the server's log; visitors get messages.DEPTH_MISSING
+    LOG.warning("depth model not loaded: %s", MODELS.depth_error)
+#: What the result panel says before the first run.
+READY = "Results appear here: upload a video or a photo and press **Convert**, or pick an example below."
 
 
 # --------------------------------------------------------------------------- errors and progress
 
 
 def _user_error(err: Exception) -> gr.Error:
-    """The library's one-line message as a titled ``gr.Error`` (shown to the user)."""
-    if isinstance(err, VariantUnavailable):
-        title = "Variant not available"
-    elif isinstance(err, DepthModelUnavailable):
-        title = "Depth model missing"
-    elif isinstance(err, VideoError):
-        title = "Cannot use this file"
-    else:
-        title = "Invalid input"
-    return _refusal(str(err), title)
+    """The library's error as one titled message in the visitor's terms (no flags, no argument names)."""
+    LOG.info("request refused: %s", err)
+    title, message = messages.visitor_message(err)
+    return _refusal(message, title)
 
 
 USER_ERRORS = (ValueError, DepthModelUnavailable)  # VideoError and VariantUnavailable are ValueErrors
 
 
 def _refusal(message: str, title: str) -> gr.Error:
-    """A ``gr.Error`` for a request the app refuses (shown to the user; no server traceback)."""
-    return gr.Error(message, title=title, print_exception=False)
+    """A ``gr.Error`` for a request the app refuses: its message, no traceback.
+
+    In the page the message is not a toast (``visible=False``) but the status line of the
+    tab, written by :func:`show_failure`; API clients get it as the error's text.
+    """
+    return gr.Error(message, title=title, duration=None, visible=False, print_exception=False)
+
+
+#: session -> what the status line says after the session's last failed run (read once).
+_FAILURES: dict[str, str] = {}
+_UNEXPECTED = "**Something went wrong on the server.** Please try again; if it keeps failing, choose the Poly variant."
+
+
+@contextlib.contextmanager
+def _failures_reported(request: gr.Request | None):
+    """Remember why a run failed, for :func:`show_failure` (the status line), and re-raise."""
+    try:
+        yield
+    except gr.Error as err:
+        _remember_failure(request, f"**{err.title}.** {err.message}")
+        raise
+    except Exception:
+        _remember_failure(request, _UNEXPECTED)
+        raise
+
+
+def _remember_failure(request: gr.Request | None, text: str) -> None:
+    """Keep ``text`` for the session (API calls never read it back, so only the newest 256 are kept)."""
+    session = getattr(request, "session_hash", None)
+    if session:
+        _FAILURES.pop(session, None)
+        _FAILURES[session] = text
+        while len(_FAILURES) > 256:
+            _FAILURES.pop(next(iter(_FAILURES)))
+
+
+def show_failure(request: gr.Request):
+    """The status line after a failed run: why, in the visitor's terms."""
+    return _FAILURES.pop(getattr(request, "session_hash", None) or "", _UNEXPECTED)
 
 
 def _depth_missing() -> gr.Error:
-    """Why a conversion without a sidecar cannot run here, and how to fix it."""
-    reason = support.depth_missing_message(MODELS.depth_error or "The depth model is not loaded.")
-    return _refusal(reason, "Depth model missing")
+    """Why a conversion without a sidecar cannot run here, and what to do instead."""
+    return _refusal(messages.DEPTH_MISSING, "Depth model not available")
 
 
 def _reporter(progress: gr.Progress | None) -> Callable[[int, int, str], None] | None:
@@ -118,9 +167,8 @@ def _one_source(video: str | None, image: str | None) -> str:
 
 def _check_variant(variant: str) -> None:
     """Refuse a variant this installation cannot run, with the pipeline's reason."""
-    reason = VARIANT_STATUS.get(variant, f"unknown variant {variant!r}")
-    if reason:
-        raise _refusal(reason, "Variant not available")
+    if VARIANT_STATUS.get(variant, "unknown"):
+        raise _refusal(messages.variant_unavailable(variant), "Variant not available")
 
 
 def convert(
@@ -136,6 +184,7 @@ def convert(
     start: float = 0.0,
     max_seconds: float = DEFAULT_SECONDS,
     progress: gr.Progress = gr.Progress(),
+    request: gr.Request = None,
 ):
     """Convert a video or photo to stereo and show every stage.
 
@@ -152,6 +201,16 @@ def convert(
         start: seconds to skip.
         max_seconds: most seconds converted.
     """
+    with _failures_reported(request):
+        return _convert(
+            video, image, sidecar, sidecar_kind, fmt, variant, divergence, convergence, depth_size, start,
+            max_seconds, progress,
+        )
+
+
+def _convert(video, image, sidecar, sidecar_kind, fmt, variant, divergence, convergence, depth_size, start,
+             max_seconds, progress) -> tuple:
+    """The body of :func:`convert`."""
     source = _one_source(video, image)
     _check_variant(variant)
     support.prune_jobs()
@@ -159,7 +218,11 @@ def convert(
     try:
         if not sidecar and MODELS.depth_model is None:
             support.probe_upload(source, LIMITS)  # a broken upload is reported as such first
-            raise _depth_missing()
+    except USER_ERRORS as err:
+        raise _user_error(err) from None
+    if not sidecar and MODELS.depth_model is None:
+        raise _depth_missing()
+    try:
         job = support.plan_conversion(
             source, fmt=fmt, variant=variant, divergence=divergence, convergence=convergence,
             depth_size=int(depth_size or 0), start=start, max_seconds=max_seconds, sidecar=sidecar,
@@ -214,8 +277,8 @@ def _result_labels(fmt: str, main_label: str) -> dict[str, str]:
 
 
 def _stage_values(view: support.StageView) -> tuple:
-    """Values of the stage viewer for one inspected frame."""
-    return view.caption, view.gallery, view.left_right, view.branch_pair, view.branch
+    """Values of the stage viewer for one inspected frame (see ``VIEWER``)."""
+    return view.caption, view.gallery, view.left_right, view.branch_pair, view.branch, view.archive
 
 
 def show_results(main: str | None, sbs: str | None, anaglyph: str | None, pictures: list | None, job_id: str | None):
@@ -227,6 +290,7 @@ def show_results(main: str | None, sbs: str | None, anaglyph: str | None, pictur
         *shown,
         gr.update(maximum=max(frames - 1, 1), visible=frames > 1),
         gr.update(choices=stages["branches"] or list(support.BRANCH_VIEWS)),
+        gr.update(visible=stages["frames"] > 0),
     )
 
 
@@ -240,20 +304,19 @@ def show_example_results(job_id: str | None):
 def show_frame(job_id: str | None, position: float, branch: str | None):
     """Show every stage of another inspected frame (the frame slider and the branch menu)."""
     if not job_id:
-        return (gr.skip(),) * 5
+        return (gr.skip(),) * len(VIEWER)
     try:
         view = support.stage_view(job_id, int(position), branch)
     except ValueError as err:
-        gr.Warning(str(err).removeprefix("job_id: "), title="Stages unavailable")
-        return (gr.skip(),) * 5
+        gr.Warning(messages.visitor_message(err)[1], title="Stages unavailable")
+        return (gr.skip(),) * len(VIEWER)
     return _stage_values(view)
 
 
 def warn_variant(variant: str) -> None:
     """Explain at once why a variant cannot run here."""
-    reason = VARIANT_STATUS.get(variant)
-    if reason:
-        gr.Warning(reason, title="Variant not available")
+    if VARIANT_STATUS.get(variant):
+        gr.Warning(messages.variant_unavailable(variant), title="Variant not available")
 
 
 # --------------------------------------------------------------------------- evaluate
@@ -267,6 +330,7 @@ def evaluate(
     variants: list[str] | None = None,
     max_seconds: float = 2.0,
     progress: gr.Progress = gr.Progress(),
+    request: gr.Request = None,
 ):
     """Convert the left eye of a real stereo clip and score it against the real right eye.
 
@@ -277,6 +341,12 @@ def evaluate(
         variants: variants to score (default: every one this installation runs).
         max_seconds: seconds scored from the start.
     """
+    with _failures_reported(request):
+        return _evaluate(stereo, left, right, disparity_source, variants, max_seconds, progress)
+
+
+def _evaluate(stereo, left, right, disparity_source, variants, max_seconds, progress) -> tuple:
+    """The body of :func:`evaluate`."""
     if stereo and (left or right):
         raise _refusal("Give a side-by-side clip or two files, not both.", "Two inputs")
     if not stereo and not (left and right):
@@ -334,11 +404,7 @@ def _depth_banner() -> str:
     """A note at the top when the depth model is missing."""
     if MODELS.depth_model is not None:
         return ""
-    return (
-        "> **Depth model not available on this server** "
-        f"({MODELS.depth_error}). Conversions need a disparity or depth sidecar (under *Advanced*) until it is "
-        "installed; the *garden* example ships one."
-    )
+    return f"> **Depth model not available on this server.** {messages.DEPTH_MISSING}"
 
 
 def _input_panel() -> dict[str, Any]:
@@ -378,58 +444,87 @@ def _input_panel() -> dict[str, Any]:
     return ui
 
 
+#: Height of the anaglyph and chosen-format players, px (the full SBS player takes the whole width).
+RESULT_HEIGHT = 320
+#: The stage viewer's components, in the order of ``_stage_values``.
+VIEWER = ("caption", "stages", "left_right", "branch_pair", "branch", "stage_zip")
+#: The Convert event's outputs, in the order of ``_convert_outputs``.
+CONVERT_OUTPUTS = ("main", "sbs", "anaglyph", "pictures", "summary", *VIEWER, "frame", "job_id")
+
+
 def _result_panel() -> dict[str, Any]:
-    """The result players and the stage viewer (see ``_wire_convert`` for their order)."""
+    """The one status line, the result players (output only, with downloads) and the stage viewer."""
     ui: dict[str, Any] = {}
+    # The one place a run shows its progress, then its summary (or why it failed).
+    ui["summary"] = gr.Markdown(READY, elem_id="run-status", container=True, padding=True)
+    # Full SBS is twice as wide as the anaglyph: a row of its own, so both show at a useful size.
+    ui["sbs"] = gr.Video(
+        label="Side-by-side (VR headsets)", interactive=False, buttons=["download"], elem_id="sbs-video"
+    )
     with gr.Row():
         ui["main"] = gr.Video(
-            label="Result (chosen format)", visible=False, buttons=["download"], elem_id="result-video"
+            label="Result (chosen format)", visible=False, interactive=False, buttons=["download"],
+            height=RESULT_HEIGHT, elem_id="result-video",
         )
-        ui["sbs"] = gr.Video(label="Side-by-side (VR headsets)", buttons=["download"], elem_id="sbs-video")
-        ui["anaglyph"] = gr.Video(label="Anaglyph (red-cyan glasses)", buttons=["download"], elem_id="anaglyph-video")
+        ui["anaglyph"] = gr.Video(
+            label="Anaglyph (red-cyan glasses)", interactive=False, buttons=["download"], height=RESULT_HEIGHT,
+            elem_id="anaglyph-video",
+        )
     ui["pictures"] = gr.Gallery(
-        label="Results", visible=False, format="png", columns=3, object_fit="contain", buttons=["download"]
+        label="Results", visible=False, format="png", columns=2, object_fit="contain", interactive=False,
+        buttons=["download", "fullscreen"], elem_id="result-pictures",
     )
-    ui["summary"] = gr.Markdown()
     with gr.Group():
-        ui["caption"] = gr.Markdown()
+        ui["caption"] = gr.Markdown(container=True, padding=True)
         ui["stages"] = gr.Gallery(
             label="Stages", format="png", columns=4, height="auto", object_fit="contain", elem_id="stages",
-            elem_classes="stage-gallery",
-            buttons=["download", "fullscreen"],
+            elem_classes="stage-gallery", interactive=False, buttons=["download", "fullscreen"],
         )
         with gr.Row():
-            ui["left_right"] = gr.ImageSlider(label="Left | right view", format="png", type="numpy")
-            ui["branch_pair"] = gr.ImageSlider(label="Branch | final right view", format="png", type="numpy")
+            ui["left_right"] = gr.ImageSlider(
+                label="Left | right view", format="png", type="numpy", interactive=False, buttons=["download", "fullscreen"]
+            )
+            ui["branch_pair"] = gr.ImageSlider(
+                label="Branch | final right view", format="png", type="numpy", interactive=False,
+                buttons=["download", "fullscreen"],
+            )
         ui["branch"] = gr.Dropdown(list(support.BRANCH_VIEWS), value=None, label="Branch compared with the right view")
         ui["frame"] = gr.Slider(0, 1, value=0, step=1, label="Inspected frame", visible=False, elem_id="frame-slider")
+        ui["stage_zip"] = gr.DownloadButton(
+            "Download this frame's stages (.zip of PNGs)", visible=False, size="md", elem_id="stage-download"
+        )
     ui["job_id"] = gr.State(None)
     return ui
 
 
 def _wire_convert(ins: dict[str, Any], outs: dict[str, Any]) -> None:
-    """Events of the Convert tab."""
+    """Events of the Convert tab: every event shows progress on the status line only (or nowhere)."""
     inputs = [ins[k] for k in ("video", "image", "sidecar", "sidecar_kind", "fmt", "variant", "divergence",
                                "convergence", "depth_size", "start", "max_seconds")]
-    outputs = [outs[k] for k in ("main", "sbs", "anaglyph", "pictures", "summary", "caption", "stages", "left_right",
-                                 "branch_pair", "branch", "frame", "job_id")]
+    outputs = [outs[k] for k in CONVERT_OUTPUTS]
     results = [outs[k] for k in ("main", "sbs", "anaglyph", "pictures")]
-    layout = [*results, outs["frame"], outs["branch"]]
-    ins["button"].click(
-        convert, inputs, outputs, api_name="convert", concurrency_limit=GPU_CONCURRENCY, concurrency_id="gpu"
-    ).success(show_results, [*results, outs["job_id"]], layout, queue=False, api_visibility="private")
-    ins["video"].upload(lambda: None, None, ins["image"], queue=False, api_visibility="private")  # one input at a time
-    ins["image"].upload(lambda: None, None, ins["video"], queue=False, api_visibility="private")
-    ins["variant"].input(warn_variant, ins["variant"], None, queue=False, api_visibility="private")
-    viewer = [outs[k] for k in ("caption", "stages", "left_right", "branch_pair", "branch")]
-    stage_inputs = [outs["job_id"], outs["frame"], outs["branch"]]
-    outs["frame"].input(
-        show_frame, stage_inputs, viewer, api_visibility="private", trigger_mode="always_last", concurrency_limit=4
+    layout = [*results, outs["frame"], outs["branch"], outs["stage_zip"]]
+    quiet: dict[str, Any] = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
+    run = ins["button"].click(
+        convert, inputs, outputs, api_name="convert", concurrency_limit=GPU_CONCURRENCY, concurrency_id="gpu",
+        show_progress_on=outs["summary"],
     )
-    outs["branch"].input(show_frame, stage_inputs, viewer, api_visibility="private", concurrency_limit=4)
+    run.success(show_results, [*results, outs["job_id"]], layout, **quiet)
+    run.failure(show_failure, None, outs["summary"], queue=False, api_visibility="private")
+    ins["video"].upload(lambda: None, None, ins["image"], **quiet)  # one input at a time
+    ins["image"].upload(lambda: None, None, ins["video"], **quiet)
+    ins["variant"].input(warn_variant, ins["variant"], None, **quiet)
+    viewer = [outs[k] for k in VIEWER]
+    stage_inputs = [outs["job_id"], outs["frame"], outs["branch"]]
+    browse: dict[str, Any] = {"api_visibility": "private", "concurrency_limit": 4, "show_progress_on": outs["caption"],
+                              "show_progress": "minimal"}
+    outs["frame"].input(show_frame, stage_inputs, viewer, trigger_mode="always_last", **browse)
+    outs["branch"].input(show_frame, stage_inputs, viewer, **browse)
     cached = [o for o in outputs if o not in (outs["main"], outs["pictures"])]
     examples = _examples([ins["video"], ins["sidecar"], ins["sidecar_kind"]], cached)
-    examples.cache_event.then(show_example_results, outs["job_id"], layout, queue=False, api_visibility="private")
+    # gr.Examples takes no show_progress_on: set it on the event it made (a lazy example runs a conversion)
+    examples.root_block.fns[examples.cache_event["id"]].show_progress_on = [outs["summary"]]
+    examples.cache_event.then(show_example_results, outs["job_id"], layout, **quiet)
 
 
 def _convert_tab() -> None:
@@ -486,15 +581,19 @@ def _evaluate_tab() -> None:
             )
             button = gr.Button("Evaluate", variant="primary", elem_id="evaluate-button")
         with gr.Column(scale=2):
+            summary = gr.Markdown(
+                "Scores appear here: upload a stereo clip and press **Evaluate**.", elem_id="eval-status",
+                container=True, padding=True,
+            )
             table = gr.Dataframe(label="Scores (mean over frames)", interactive=False, elem_id="eval-table")
-            summary = gr.Markdown()
             maps = gr.Gallery(
                 label="Per-frame error maps", format="png", columns=4, height="auto", object_fit="contain"
             )
-    button.click(
+    run = button.click(
         evaluate, [stereo, left, right, source, variants, seconds], [table, maps, summary], api_name="evaluate",
-        concurrency_limit=GPU_CONCURRENCY, concurrency_id="gpu",
+        concurrency_limit=GPU_CONCURRENCY, concurrency_id="gpu", show_progress_on=summary,
     )
+    run.failure(show_failure, None, summary, queue=False, api_visibility="private")
 
 
 def build_demo() -> gr.Blocks:

@@ -65,7 +65,7 @@ def _no_depth(app_module) -> None:
 
 def test_convert_with_sidecar_returns_playable_stereo_and_stages(client):
     out = client.predict(video=handle_file(GARDEN), sidecar=handle_file(GARDEN_DISPARITY), variant="poly", api_name="/convert")
-    main, sbs, anaglyph, pictures, summary, caption, stages, left_right, branch_pair, branch, frame = out
+    main, sbs, anaglyph, pictures, summary, caption, stages, left_right, branch_pair, branch, stage_zip, frame = out
     assert main is None and not pictures  # full SBS is the default: shown once
     info = probe(sbs)
     assert (info.width, info.height, info.frames, info.has_audio) == (2 * W, H, FRAMES, True)
@@ -81,6 +81,21 @@ def test_convert_with_sidecar_returns_playable_stereo_and_stages(client):
     assert all(Path(p).suffix == ".png" for p in left_right + branch_pair)
     assert branch == "Warped (holes in magenta)"  # the Poly branch is the final view itself
     assert frame == 0 and "frame 1 of 8" in caption
+    _check_stage_zip(stage_zip, captions)
+
+
+def _check_stage_zip(path, captions) -> None:
+    """The stage download holds one decodable PNG per gallery picture, named in gallery order."""
+    import zipfile
+
+    import cv2
+
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        assert len(names) == len(captions) and names[0] == "01_left_view.png"
+        assert names[-1].endswith("_final_right_view.png")
+        picture = cv2.imdecode(np.frombuffer(archive.read(names[0]), np.uint8), cv2.IMREAD_COLOR)
+    assert picture.shape == (H, W, 3)
 
 
 def test_convert_other_format_window_and_plain_video(client):
@@ -117,8 +132,9 @@ def test_convert_without_sidecar_explains_the_missing_depth_model(app_module, cl
     with pytest.raises(AppError) as err:
         client.predict(video=handle_file(GARDEN), api_name="/convert")
     message = str(err.value)
-    assert "Depth model" in message and "not cached" in message
-    assert "sidecar" in message and "Advanced" in message  # says how to fix it in the app
+    assert message == support.messages.DEPTH_MISSING  # the visitor's terms: what to do on this page
+    assert "'Advanced'" in message and "'garden'" in message
+    assert "--" not in message and "HF_HUB" not in message and ".npy" not in message  # no CLI flags or internals
 
 
 def test_invalid_upload_is_rejected_with_a_reason(client, tmp_path):
@@ -143,12 +159,64 @@ def test_unavailable_variant_is_a_clear_error(app_module, client, monkeypatch, t
         client.predict(
             video=handle_file(GARDEN), sidecar=handle_file(GARDEN_DISPARITY), variant="full", api_name="/convert"
         )
-    assert "full" in str(err.value) and "poly" in str(err.value)
+    assert str(err.value).startswith("The Full (MHFU refiner) variant cannot run on this server")
+    assert "Choose Poly" in str(err.value) and "variant=" not in str(err.value)
 
 
 def test_missing_input_is_a_clear_error(client):
     with pytest.raises(AppError, match="Upload a video"):
         client.predict(video=None, api_name="/convert")
+
+
+def _components(demo) -> dict[str, dict]:
+    """The page's components by ``elem_id`` (those that have one), as the browser receives them."""
+    return {c["props"]["elem_id"]: c for c in demo.config["components"] if c.get("props", {}).get("elem_id")}
+
+
+def test_result_players_are_output_only_with_downloads(app_module):
+    demo = app_module.build_demo()
+    components = _components(demo)
+    for elem_id in ("sbs-video", "anaglyph-video", "result-video"):
+        props = components[elem_id]["props"]
+        assert props["interactive"] is False, elem_id  # no "Drop Video Here", no trim/upload/camera
+        assert "download" in props["buttons"], elem_id
+    for elem_id in ("result-pictures", "stages"):
+        props = components[elem_id]["props"]
+        assert props["interactive"] is False and "download" in props["buttons"], elem_id
+    assert components["stage-download"]["type"] == "downloadbutton"
+
+
+def test_every_event_shows_progress_in_one_place(app_module):
+    demo = app_module.build_demo()
+    components = _components(demo)
+    status = components["run-status"]["id"]
+    by_id = {c["id"]: c["props"].get("elem_id") for c in demo.config["components"]}
+    dependencies = demo.config["dependencies"]
+    convert = next(d for d in dependencies if d["api_name"] == "convert")
+    assert convert["show_progress_on"] == [status] and len(convert["outputs"]) > 10
+    evaluate = next(d for d in dependencies if d["api_name"] == "evaluate")
+    assert [by_id[i] for i in evaluate["show_progress_on"]] == ["eval-status"]
+    for dep in dependencies:
+        if dep["show_progress"] == "hidden" or len(dep["outputs"]) <= 1:
+            continue
+        # every event with several outputs (the example cache too) draws one progress display
+        assert dep["show_progress_on"] is not None and len(dep["show_progress_on"]) == 1, dep["api_name"]
+
+
+def test_visitor_messages_name_the_page_not_the_code():
+    from spatialme.depth import DepthModelUnavailable
+    from spatialme.pipeline import VariantUnavailable
+    from spatialme.video import VideoError
+
+    messages = support.messages
+    title, text = messages.visitor_message(DepthModelUnavailable("Depth model x is not cached ... --disparity FILE.npy."))
+    assert (title, text) == ("Depth model not available", messages.DEPTH_MISSING)
+    title, text = messages.visitor_message(ValueError("max_seconds: expected (0, 30] seconds, got 45.0"))
+    assert text == "Max seconds: expected (0, 30] seconds, got 45.0."
+    title, text = messages.visitor_message(VariantUnavailable("variant: 'dl' is unavailable: no weights; use variant='poly'"))
+    assert title == "Variant not available" and text.startswith("The DL variant cannot run") and "variant=" not in text
+    title, text = messages.visitor_message(VideoError("holiday.mp4: not a video (no video stream)"))
+    assert (title, text) == ("Cannot use this file", "holiday.mp4: not a video (no video stream).")
 
 
 def test_page_is_served(client):

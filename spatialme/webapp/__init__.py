@@ -36,6 +36,7 @@ is tested without a browser and reused by other front ends.
 
 from __future__ import annotations
 
+from . import messages
 from .convert import (
     ConvertJob, gpu_seconds, output_paths, plan_conversion, probe_upload, resize_video, run_conversion,
     summary_markdown, work_size,
@@ -51,15 +52,20 @@ from .models import (
 )
 from .sidecar import prepare_disparity
 from .stages import (
-    BRANCH_VIEWS, StageView, colorize_disparity, mask_image, overlay_holes, publish_conversion, stage_summary,
-    stage_view,
+    BRANCH_VIEWS, REFINER_LEGEND, REFINER_ROLES, StageView, colorize_disparity, mask_image, overlay_holes,
+    publish_conversion, refiner_picture, stage_summary, stage_view, value_map_image,
 )
 
 __all__ = [
     "BRANCH_VIEWS",
     "ERROR_MAP_MAX",
+    "REFINER_LEGEND",
+    "REFINER_ROLES",
+    "refiner_picture",
+    "value_map_image",
     "ProgressFn",
     "jobs_root",
+    "messages",
     "AppLimits",
     "AppModels",
     "ConvertJob",

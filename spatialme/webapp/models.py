@@ -48,7 +48,7 @@ DEPTH_SIZE_CHOICES: tuple[tuple[str, int], ...] = (
 
 #: What a sidecar file holds, ``(label, kind)``.
 SIDECAR_KINDS: tuple[tuple[str, str], ...] = (
-    ("Disparity in pixels (.npy)", "disparity"),
+    ("Disparity in pixels (.npy, float16 or float32)", "disparity"),
     ("Depth, larger = nearer (inverse depth; .npy or grey video/image)", "nearness"),
     ("Depth, larger = farther (distance; .npy or grey video/image)", "distance"),
 )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +19,19 @@ from .jobs import job_folder
 
 _BRANCH_LABELS = {"poly": "Poly branch", "dl": "DL branch", "de": "DE branch"}
 _REFINER_LABELS = {"m1": "Refiner mask M1", "m2": "Refiner mask M2", "m3": "Refiner mask M3", "c": "Refiner content C"}
+#: What each refiner output does in the fusion (paper eqs. 1-3), one line each.
+REFINER_ROLES = {
+    "m1": "weight of Poly against DE (eq. 1; bright = Poly)",
+    "m2": "weight of the eq.-1 blend against DL (eq. 2; bright = the blend)",
+    "m3": "weight of the eq.-2 blend against C (eq. 3; bright = the blend, dark = C)",
+    "c": "the colours the refiner paints where M3 is low (eq. 3)",
+}
 _WARPED = "Warped (holes in magenta)"
-
+#: How the refiner's pictures are drawn (one line under the stage gallery).
+REFINER_LEGEND = (
+    "Refiner masks M1-M3 are coloured over their own value range (dark purple = lowest, yellow = highest, both "
+    "in the caption); content C is contrast-stretched from its range to full brightness."
+)
 
 #: Every view that can be compared with the final right view, in display order.
 BRANCH_VIEWS: tuple[str, ...] = (*_BRANCH_LABELS.values(), _REFINER_LABELS["c"], _WARPED)
@@ -34,7 +47,8 @@ class StageView:
         branch_pair: ``(chosen branch, final right)`` for an image slider.
         branches: names offered for ``branch_pair``, in display order.
         branch: the name shown in ``branch_pair``.
-        caption: one line naming the frame.
+        caption: one line naming the frame (plus one on the refiner's colours when it ran).
+        archive: ``.zip`` of this frame's stage pictures (PNG, named by caption).
     """
 
     gallery: list[tuple[np.ndarray, str]]
@@ -43,6 +57,7 @@ class StageView:
     branches: list[str]
     branch: str
     caption: str
+    archive: str = ""
 
 
 def publish_conversion(job: ConvertJob, result: ConvertResult) -> list[str]:
@@ -206,6 +221,8 @@ def stage_view(
     frame = frames[pos]
     when = "" if index["image"] else f", {frame / index['fps']:.2f} s"
     caption = f"Inspected frame {pos + 1} of {len(frames)}: frame {frame}{when}, variant {index['variant']}"
+    if any(k.startswith("refiner_") for k in arrays):
+        caption += "\n\n" + REFINER_LEGEND
     return StageView(
         gallery=gallery,
         left_right=(arrays["left"], arrays["right"]),
@@ -213,7 +230,29 @@ def stage_view(
         branches=list(choices),
         branch=chosen,
         caption=caption,
+        archive=str(_archive(folder / f"frame_{frame:06d}_stages.zip", gallery)),
     )
+
+
+def _archive(path: Path, gallery: list[tuple[np.ndarray, str]]) -> Path:
+    """Write (once) a ``.zip`` of the gallery's pictures as ``NN_caption.png``; returns its path."""
+    if path.is_file():
+        return path
+    partial = path.with_suffix(".zip.part")
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as archive:
+        for number, (image, caption) in enumerate(gallery, 1):
+            ok, png = cv2.imencode(".png", np.ascontiguousarray(image[:, :, ::-1]))
+            if not ok:
+                raise ValueError(f"gallery: cannot encode {caption!r} as PNG")
+            archive.writestr(f"{number:02d}_{_file_stem(caption)}.png", png.tobytes())
+    partial.replace(path)
+    return path
+
+
+def _file_stem(caption: str) -> str:
+    """A caption's name part (before any ':' or ',') as a safe file name."""
+    head = re.split(r"[:,(]", caption, maxsplit=1)[0]
+    return re.sub(r"[^0-9A-Za-z]+", "_", head).strip("_").lower() or "stage"
 
 
 def _gallery(arrays: dict[str, np.ndarray], lo: float, hi: float) -> list[tuple[np.ndarray, str]]:
@@ -230,9 +269,58 @@ def _gallery(arrays: dict[str, np.ndarray], lo: float, hi: float) -> list[tuple[
     for key, label in _REFINER_LABELS.items():
         value = arrays.get(f"refiner_{key}")
         if value is not None:
-            items.append((mask_image(value) if value.ndim == 2 else _to_uint8(value), label))
+            items.append(refiner_picture(key, value))
     items.append((arrays["right"], "Final right view"))
     return items
+
+
+def refiner_picture(key: str, value: np.ndarray) -> tuple[np.ndarray, str]:
+    """One refiner output as a picture that shows its structure, captioned with its range and role.
+
+    A mask can sit in a narrow band (M3 is often 0.97..1.00 everywhere) and the content is
+    dark wherever it is not used, so drawn plainly they look like a blank white or a black
+    tile. Masks are colour-mapped over their own min..max, the content is stretched from
+    its min..max, and the caption gives that range and what the map does in eqs. 1-3.
+
+    Args:
+        key: ``"m1"``, ``"m2"``, ``"m3"`` (``(H, W)`` float in [0, 1]) or ``"c"``
+            (``(H, W, 3)`` uint8, or float in [0, 1]).
+        value: the refiner's output for one frame.
+
+    Returns:
+        ``((H, W, 3) uint8 picture, caption)``.
+    """
+    if key not in REFINER_ROLES:
+        raise ValueError(f"key: expected one of {', '.join(REFINER_ROLES)}, got {key!r}")
+    label = _REFINER_LABELS[key]
+    if key == "c":
+        content = _to_uint8(np.asarray(value))
+        if content.ndim != 3:
+            raise ValueError(f"value: expected (H, W, 3) content, got shape {content.shape}")
+        lo, hi = int(content.min()), int(content.max())
+        scaled = (content.astype(np.float32) - lo) * (255.0 / max(hi - lo, 1))
+        picture = np.round(np.clip(scaled, 0, 255)).astype(np.uint8)
+        return picture, f"{label}, values {lo}-{hi} of 255 (stretched): {REFINER_ROLES[key]}"
+    mask = np.asarray(value, np.float32)
+    lo, hi = float(mask.min()), float(mask.max())
+    span = hi - lo if hi - lo >= 1e-3 else 1e-3
+    picture = value_map_image(mask, lo, lo + span)
+    return picture, f"{label}, {lo:.3f}-{hi:.3f}: {REFINER_ROLES[key]}"
+
+
+def value_map_image(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Colour-map an ``(H, W)`` float map from ``lo`` (dark purple) to ``hi`` (yellow), viridis.
+
+    Returns:
+        ``(H, W, 3) uint8`` RGB.
+    """
+    if values.ndim != 2:
+        raise ValueError(f"values: expected (H, W), got shape {values.shape}")
+    if not hi > lo:
+        raise ValueError(f"hi: expected hi > lo, got lo={lo}, hi={hi}")
+    scaled = np.clip((np.asarray(values, np.float32) - lo) / (hi - lo), 0.0, 1.0)
+    bgr = cv2.applyColorMap(np.round(scaled * 255.0).astype(np.uint8), cv2.COLORMAP_VIRIDIS)
+    return np.ascontiguousarray(bgr[:, :, ::-1])
 
 
 def _branch_views(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
