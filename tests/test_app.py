@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -393,6 +394,35 @@ def test_depth_path_with_a_tiny_model(tiny_depth_dir, tmp_path):
     view = support.stage_view(job.job_id, 3, root=tmp_path)
     assert "frame 4 of 8" in view.caption and "variant full" in view.caption and view.branch == "Poly branch"  # the default, full: final vs Poly
     assert support.stage_summary(job.job_id, root=tmp_path)["frames"] == 8
+    captions = dict((c.split(",")[0], c) for _, c in view.gallery)
+    refiner = {key: captions[f"Refiner {kind} {key}"] for key, kind in
+               (("M1", "mask"), ("M2", "mask"), ("M3", "mask"), ("C", "content"))}
+    assert all("eq. " in c for c in refiner.values())  # one line on what each does
+    assert re.search(r"M3, \d\.\d{3}-\d\.\d{3}( in the holes)?: ", refiner["M3"])  # its value range
+    assert re.search(r"C, values \d+-\d+ of 255", refiner["C"]) and "Refiner maps are drawn" in view.caption
+
+
+def test_refiner_pictures_show_structure_and_range():
+    m3 = np.full((8, 10), 0.99, np.float32)
+    m3[:, :5] = 0.97  # a narrow band near 1: drawn plainly it is a blank white tile
+    picture, caption = support.refiner_picture("m3", m3)
+    assert caption.startswith("Refiner mask M3, 0.970-0.990: ") and "eq. 3" in caption
+    assert len(np.unique(picture.reshape(-1, 3), axis=0)) == 2  # two clearly different colours
+    assert abs(int(picture[0, 0].sum()) - int(picture[0, 9].sum())) > 200  # dark purple vs yellow
+    content = np.zeros((8, 10, 3), np.uint8)
+    content[:, 5:] = (40, 20, 10)  # nearly black
+    picture, caption = support.refiner_picture("c", content)
+    assert caption.startswith("Refiner content C, values 0-40 of 255 (stretched): ")
+    assert picture.max() == 255 and picture[0, 9].tolist() == [255, 128, 64]
+    holes = np.zeros((8, 10), bool)
+    holes[2:6, 3:8] = True  # measured and drawn only where the branches differ
+    picture, caption = support.refiner_picture("m3", m3, holes, np.full((8, 10, 3), 200, np.uint8))
+    assert caption.startswith("Refiner mask M3, 0.970-0.990 in the holes: ")
+    assert picture[0, 0].tolist() == [110, 110, 110] and len(np.unique(picture[holes], axis=0)) == 2
+    flat, caption = support.refiner_picture("m1", np.ones((4, 4), np.float32))
+    assert "1.000-1.000" in caption and flat.shape == (4, 4, 3)
+    with pytest.raises(ValueError, match="key"):
+        support.refiner_picture("m4", m3)
 
 
 def test_missing_depth_model_is_reported_not_raised_at_start_up(tmp_path):
@@ -422,3 +452,45 @@ def test_fit_disparity_recovers_an_affine_map(rng):
     valid = rng.random(near.shape) > 0.3
     fitted = support.fit_disparity(near, np.where(valid, matched, 0.0), valid)
     np.testing.assert_allclose(fitted, matched, atol=1e-3)
+
+
+# --------------------------------------------------------------------------- README (newcomer commands)
+
+
+def _readme_commands() -> list[str]:
+    """The README's ``bash`` blocks, in order."""
+    return re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), flags=re.S)
+
+
+def test_readme_first_command_runs_twice(tmp_path):
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    first = _readme_commands()[0]
+    convert = shlex.split(first[first.index("python -m spatialme convert"):].strip())
+    assert convert[-1] == "--overwrite"
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    command = [sys.executable, *convert[1:], "--max-frames", "4", "--quiet"]  # 4 frames: the rerun is the point
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for run in (1, 2):  # the second run meets the first one's output
+        done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, (run, done.stderr[-500:])
+    assert _decode(tmp_path / "out" / "garden_LR.mp4").shape == (4, H, 2 * W, 3)
+
+
+def test_readme_says_how_to_get_chromium_and_browser_tests_do_not_skip_silently(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "apt-get install chromium" in readme and "SPATIALME_SKIP_BROWSER" in readme
+    web = readme[readme.index("## Web app"):]
+    assert "float16 or float32" in web.split("##")[1]  # the sidecar the garden example ships
+    env = {**os.environ, "SPATIALME_CHROMIUM": str(tmp_path / "no-chromium")}
+    env.pop("SPATIALME_SKIP_BROWSER", None)
+    args = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "tests/test_app_browser.py"]
+    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "apt-get install chromium" in done.stdout  # a failure with the fix, not a skip

@@ -29,8 +29,9 @@ REFINER_ROLES = {
 _WARPED = "Warped (holes in magenta)"
 #: How the refiner's pictures are drawn (one line under the stage gallery).
 REFINER_LEGEND = (
-    "Refiner masks M1-M3 are coloured over their own value range (dark purple = lowest, yellow = highest, both "
-    "in the caption); content C is contrast-stretched from its range to full brightness."
+    "Refiner maps are drawn inside the warp's holes, where the branches differ (outside them: the warped view in "
+    "grey). Masks M1-M3 are coloured over their range there (dark purple = lowest, yellow = highest, both in the "
+    "caption); content C is contrast-stretched from its range to full brightness."
 )
 
 #: Every view that can be compared with the final right view, in display order.
@@ -269,23 +270,29 @@ def _gallery(arrays: dict[str, np.ndarray], lo: float, hi: float) -> list[tuple[
     for key, label in _REFINER_LABELS.items():
         value = arrays.get(f"refiner_{key}")
         if value is not None:
-            items.append(refiner_picture(key, value))
+            items.append(refiner_picture(key, value, arrays["hole_mask"], arrays["warped"]))
     items.append((arrays["right"], "Final right view"))
     return items
 
 
-def refiner_picture(key: str, value: np.ndarray) -> tuple[np.ndarray, str]:
+def refiner_picture(
+    key: str, value: np.ndarray, holes: np.ndarray | None = None, context: np.ndarray | None = None
+) -> tuple[np.ndarray, str]:
     """One refiner output as a picture that shows its structure, captioned with its range and role.
 
     A mask can sit in a narrow band (M3 is often 0.97..1.00 everywhere) and the content is
     dark wherever it is not used, so drawn plainly they look like a blank white or a black
     tile. Masks are colour-mapped over their own min..max, the content is stretched from
     its min..max, and the caption gives that range and what the map does in eqs. 1-3.
+    With ``holes``, only the hole pixels (where the branches differ) are drawn and measured;
+    the rest shows ``context`` in dimmed grey.
 
     Args:
         key: ``"m1"``, ``"m2"``, ``"m3"`` (``(H, W)`` float in [0, 1]) or ``"c"``
             (``(H, W, 3)`` uint8, or float in [0, 1]).
         value: the refiner's output for one frame.
+        holes: optional ``(H, W)`` bool hole mask of the warp.
+        context: optional ``(H, W, 3) uint8`` picture shown (grey, dimmed) outside the holes.
 
     Returns:
         ``((H, W, 3) uint8 picture, caption)``.
@@ -293,19 +300,38 @@ def refiner_picture(key: str, value: np.ndarray) -> tuple[np.ndarray, str]:
     if key not in REFINER_ROLES:
         raise ValueError(f"key: expected one of {', '.join(REFINER_ROLES)}, got {key!r}")
     label = _REFINER_LABELS[key]
+    shape = np.shape(value)[:2]
+    inside = np.ones(shape, bool) if holes is None else np.asarray(holes, bool)
+    if inside.shape != shape:
+        raise ValueError(f"holes: expected shape {shape}, got {inside.shape}")
+    where = " in the holes" if holes is not None and not inside.all() else ""
+    if not inside.any():
+        inside, where = np.ones(shape, bool), ""  # no holes: the whole frame
     if key == "c":
         content = _to_uint8(np.asarray(value))
         if content.ndim != 3:
             raise ValueError(f"value: expected (H, W, 3) content, got shape {content.shape}")
-        lo, hi = int(content.min()), int(content.max())
+        lo, hi = int(content[inside].min()), int(content[inside].max())
         scaled = (content.astype(np.float32) - lo) * (255.0 / max(hi - lo, 1))
         picture = np.round(np.clip(scaled, 0, 255)).astype(np.uint8)
-        return picture, f"{label}, values {lo}-{hi} of 255 (stretched): {REFINER_ROLES[key]}"
-    mask = np.asarray(value, np.float32)
-    lo, hi = float(mask.min()), float(mask.max())
-    span = hi - lo if hi - lo >= 1e-3 else 1e-3
-    picture = value_map_image(mask, lo, lo + span)
-    return picture, f"{label}, {lo:.3f}-{hi:.3f}: {REFINER_ROLES[key]}"
+        caption = f"{label}, values {lo}-{hi} of 255{where} (stretched): {REFINER_ROLES[key]}"
+    else:
+        mask = np.asarray(value, np.float32)
+        lo, hi = float(mask[inside].min()), float(mask[inside].max())
+        span = hi - lo if hi - lo >= 1e-3 else 1e-3
+        picture = value_map_image(mask, lo, lo + span)
+        caption = f"{label}, {lo:.3f}-{hi:.3f}{where}: {REFINER_ROLES[key]}"
+    if not inside.all():
+        picture[~inside] = _dimmed_grey(context, shape)[~inside]
+    return picture, caption
+
+
+def _dimmed_grey(context: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
+    """``context`` as a dark grey RGB picture (mid-dark grey when there is none)."""
+    if context is None:
+        return np.full((*shape, 3), 64, np.uint8)
+    grey = np.asarray(context, np.float32) @ np.float32([0.299, 0.587, 0.114])
+    return np.repeat(np.round(40 + 0.35 * grey).astype(np.uint8)[:, :, None], 3, axis=2)
 
 
 def value_map_image(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
