@@ -72,7 +72,7 @@ def stages_once(pipe: StereoPipeline, left: np.ndarray, disparity: np.ndarray) -
     dl = timed("dl", lambda: composite(warp.image, fill(left, disparity, warp.image, warp.hole_mask), warp.hole_mask))
     de, expanded, de_holes = timed("de", lambda: de_branch(left, disparity, fill, pipe.config.expand, pipe.config.warp))
     branches = BranchOutputs(warp=warp, outputs={"poly": poly, "dl": dl, "de": de}, de_hole_mask=de_holes, expanded_disparity=expanded)
-    timed("refiner", lambda: pipe._refine(branches))
+    timed("refiner", lambda: pipe._refine(branches).right)
     return times
 
 

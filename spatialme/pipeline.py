@@ -29,7 +29,8 @@ import time
 import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
@@ -40,6 +41,9 @@ from .disparity import DisparityConfig, depth_to_disparity
 from .inpaint.expand import ExpandConfig
 from .branches import BranchOutputs, run_branches
 from .warp import WarpConfig
+
+if TYPE_CHECKING:  # torch is imported only when a learned variant runs
+    from .refiner import RefinedClip
 
 __all__ = ["VARIANTS", "DEFAULT_VARIANT", "STRIP_MARGIN", "PipelineConfig", "StereoOutput", "StageFrame", "ConvertResult",
            "StereoPipeline", "VariantUnavailable", "chunk_frames", "row_strips"]
@@ -117,6 +121,9 @@ class StereoOutput:
         warped_disparity: ``(T, H, W) float32`` disparity px seen from the right view.
         variant: the variant that produced ``right``.
         de_hole_mask: ``(T, H, W) bool`` holes of the DE re-warp, when the DE branch ran.
+        refiner: frame index -> the refiner's ``m1``, ``m2``, ``m3`` ``(H, W) float32`` and
+            ``c`` ``(H, W, 3) uint8`` from the pass that made ``right`` (full variant, the
+            frames asked for with ``maps_for``).
     """
 
     right: np.ndarray
@@ -126,6 +133,7 @@ class StereoOutput:
     warped_disparity: np.ndarray
     variant: str
     de_hole_mask: np.ndarray | None = None
+    refiner: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
 @dataclass
@@ -549,15 +557,18 @@ class StereoPipeline:
 
         return "cuda" if torch.cuda.is_available() else "cpu"
 
-    def _refine(self, branches: BranchOutputs) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Fuse the three branches with the MHFU refiner (packed bands on a CPU, whole frames on CUDA)."""
-        from .refiner import refine_clip
+    def _refine(self, branches: BranchOutputs, maps_for: Sequence[int] = ()) -> RefinedClip:
+        """Fuse the three branches with the MHFU refiner (packed bands on a CPU, whole frames on
+        CUDA); the masks and content of frames ``maps_for`` come from the same pass."""
+        from .refiner import refine_frames
 
         out = branches.outputs
         masks = np.stack([branches.warp.hole_mask, branches.de_hole_mask], axis=1)  # (T, 2, H, W)
-        return refine_clip(self.refiner, out["poly"], out["de"], out["dl"], masks), {}
+        return refine_frames(self.refiner, out["poly"], out["de"], out["dl"], masks, maps=maps_for)
 
-    def synthesize(self, left: np.ndarray, disparity: np.ndarray, variant: str = DEFAULT_VARIANT) -> StereoOutput:
+    def synthesize(
+        self, left: np.ndarray, disparity: np.ndarray, variant: str = DEFAULT_VARIANT, maps_for: Sequence[int] = ()
+    ) -> StereoOutput:
         """Synthesise the right view of frames already in memory.
 
         Args:
@@ -565,6 +576,8 @@ class StereoPipeline:
             disparity: ``(T, H, W)`` or ``(H, W)`` float left-view disparity px.
             variant: ``"poly"`` (Poly branch), ``"dl"`` (DL branch), ``"dl+de"`` (DL with
                 disparity expansion) or ``"full"`` (all three fused by the MHFU refiner).
+            maps_for: frame indices whose refiner masks and content to keep
+                (``StereoOutput.refiner``; full variant only).
 
         Returns:
             :class:`StereoOutput` (always with a leading ``T`` axis).
@@ -582,8 +595,10 @@ class StereoPipeline:
             expand_config=self.config.expand,
             poly_variant=self.config.poly_variant,
         )
+        maps: dict[int, dict[str, np.ndarray]] = {}
         if variant == "full":
-            right, _ = self._refine(branches)
+            refined = self._refine(branches, maps_for)
+            right, maps = refined.right, refined.maps
         else:
             right = branches.outputs[which[0]]
         return StereoOutput(
@@ -594,10 +609,15 @@ class StereoPipeline:
             warped_disparity=branches.warp.disparity,
             variant=variant,
             de_hole_mask=branches.de_hole_mask,
+            refiner=maps,
         )
 
     def refiner_maps(self, out: StereoOutput, t: int) -> dict[str, np.ndarray]:
-        """The refiner's masks and content for frame ``t`` of a ``"full"`` result (whole frame).
+        """The refiner's masks and content for frame ``t`` of a ``"full"`` result.
+
+        The maps kept by ``synthesize(..., maps_for=...)`` (those of the pass that made
+        ``out.right``); for another frame, the same refinement (bands on a CPU) is run on
+        that frame alone.
 
         Returns:
             ``{"m1", "m2", "m3"}: (H, W) float32 in [0, 1]`` and ``"c": (H, W, 3) uint8``
@@ -605,17 +625,13 @@ class StereoPipeline:
         """
         if out.variant != "full":
             return {}
-        import torch
+        if t in out.refiner:
+            return out.refiner[t]
+        from .refiner import refine_frames
 
-        def tensor(image: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(image).permute(2, 0, 1)[None].float().div(255).to(self.device)
-
-        masks = torch.from_numpy(np.stack([out.hole_mask[t], out.de_hole_mask[t]])[None].astype(np.float32)).to(self.device)
-        with torch.no_grad():
-            res = self.refiner(tensor(out.branches["poly"][t]), tensor(out.branches["de"][t]), tensor(out.branches["dl"][t]), masks)
-        maps = {k: getattr(res, k)[0, 0].float().cpu().numpy() for k in ("m1", "m2", "m3")}
-        maps["c"] = (res.content[0].permute(1, 2, 0).clamp(0, 1).float().cpu().numpy() * 255 + 0.5).astype(np.uint8)
-        return maps
+        masks = np.stack([out.hole_mask[t], out.de_hole_mask[t]])[None]
+        one = {k: out.branches[k][t : t + 1] for k in ("poly", "de", "dl")}
+        return refine_frames(self.refiner, one["poly"], one["de"], one["dl"], masks, maps=[0]).maps[0]
 
     # ------------------------------------------------------------------ files
 
@@ -803,13 +819,14 @@ class StereoPipeline:
             strips = [(0, height, 0, height)]
         else:
             strips = row_strips(height, width, self.config.strip_pixels)
+        wanted = [i for i in range(len(chunk)) if offset + i in keep]
         if len(strips) == 1:
-            result = self.synthesize(chunk, disp, variant)
+            result = self.synthesize(chunk, disp, variant, maps_for=wanted)
             return result.right, _stage_frames(chunk, disp, result, offset, keep, self.refiner_maps)
         right = np.empty_like(chunk)
         parts: list[list[StageFrame]] = []
         for lo, hi, k0, k1 in strips:
-            result = self.synthesize(chunk[:, lo:hi], disp[:, lo:hi], variant)
+            result = self.synthesize(chunk[:, lo:hi], disp[:, lo:hi], variant, maps_for=wanted)
             right[:, k0:k1] = result.right[:, k0 - lo : k1 - lo]
             part = _stage_frames(chunk[:, lo:hi], disp[:, lo:hi], result, offset, keep, self.refiner_maps)
             parts.append([_stage_rows(stage, k0 - lo, k1 - lo) for stage in part])

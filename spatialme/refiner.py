@@ -43,7 +43,8 @@ from holes), in bfloat16 where the CPU has it natively; on CUDA whole frames.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -55,7 +56,7 @@ from torch import nn
 from .bands import BandConfig, cpu_autocast, gather, plan_bands, scatter
 from .checks import check_array
 
-__all__ = ["FeatureUpdateUnit", "MHFURefiner", "RefinerOutput", "fuse", "refine_clip"]
+__all__ = ["FeatureUpdateUnit", "MHFURefiner", "RefinedClip", "RefinerOutput", "fuse", "refine_clip", "refine_frames"]
 
 #: Initial biases of the four output groups (logits). ``sigmoid(0) = 1/2`` and
 #: ``sigmoid(ln 2) = 2/3`` make eqs. 1-2 an equal three-way average of the branches;
@@ -316,10 +317,47 @@ def _stack_inputs(poly: np.ndarray, de: np.ndarray, dl: np.ndarray, masks: np.nd
 
 
 def _run_windows(model: MHFURefiner, windows: np.ndarray, device: torch.device, dtype: torch.dtype) -> np.ndarray:
-    """Refine a stack of ``(N, h, w, 9 + K) uint8`` windows; returns ``(N, h, w, 3) uint8``."""
+    """Refine a stack of ``(N, h, w, 9 + K) uint8`` windows.
+
+    Returns ``(N, h, w, 9) uint8``: the fused image (channels 0-2), the masks M1-M3 x 255
+    (3-5) and the content ``C`` (6-8), all from one forward pass.
+    """
     x = torch.from_numpy(windows).to(device).permute(0, 3, 1, 2).to(dtype).div_(255.0)
-    out = model(x[:, 0:3], x[:, 3:6], x[:, 6:9], x[:, 9:]).image.float()
+    res = model(x[:, 0:3], x[:, 3:6], x[:, 6:9], x[:, 9:])
+    out = torch.cat([res.image, res.m1, res.m2, res.m3, res.content], dim=1).float()
     return out.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+@dataclass
+class RefinedClip:
+    """Output of :func:`refine_frames`.
+
+    Attributes:
+        right: ``(T, H, W, 3) uint8`` refined right view.
+        maps: frame index -> ``{"m1", "m2", "m3": (H, W) float32 in [0, 1], "c": (H, W, 3)
+            uint8}``, the masks and content of the very pass behind ``right`` (quantised to
+            1/255), for the frames asked for. Where the banded CPU path keeps Poly (beyond
+            :data:`REFINE_RING` of a hole) the output is Poly, so the maps say so there:
+            M1 = M2 = M3 = 1 and ``C`` = 0.
+    """
+
+    right: np.ndarray
+    maps: dict[int, dict[str, np.ndarray]]
+
+
+def _maps_of(planes: np.ndarray) -> dict[str, np.ndarray]:
+    """``(H, W, 6) uint8`` (M1-M3 x 255, C) -> the :class:`RefinedClip` maps of one frame."""
+    maps = {k: planes[..., i].astype(np.float32) / np.float32(255.0) for i, k in enumerate(("m1", "m2", "m3"))}
+    maps["c"] = planes[..., 3:6].copy()
+    return maps
+
+
+def _frames_of(packing, frames: list[int], total: int):
+    """The boxes of ``packing`` that lie in ``frames`` (of ``total``), renumbered ``0 .. len(frames) - 1``."""
+    index = np.full(total, -1, np.int64)
+    index[frames] = np.arange(len(frames))
+    keep = index[packing.frame] >= 0
+    return replace(packing, frame=index[packing.frame[keep]], box=packing.box[keep], window=packing.window[keep], place=packing.place[keep], pad=packing.pad[keep])
 
 
 #: Refined pixels are kept within this many px of a hole (of either mask); Poly elsewhere.
@@ -335,6 +373,20 @@ def refine_clip(
     bands: BandConfig | None = BandConfig(),
     bf16: bool | None = None,
 ) -> np.ndarray:
+    """The refined right view ``(T, H, W, 3) uint8`` alone: :func:`refine_frames` without maps."""
+    return refine_frames(model, poly, de, dl, masks, bands, bf16).right
+
+
+def refine_frames(
+    model: MHFURefiner,
+    poly: np.ndarray,
+    de: np.ndarray,
+    dl: np.ndarray,
+    masks: np.ndarray,
+    bands: BandConfig | None = BandConfig(),
+    bf16: bool | None = None,
+    maps: Sequence[int] = (),
+) -> RefinedClip:
     """Run the refiner on a chunk of frames: packed bands around the holes on a CPU.
 
     The refined result is kept within :data:`REFINE_RING` px of a hole of either mask (where
@@ -350,9 +402,10 @@ def refine_clip(
         masks: ``(T, K, H, W) bool`` hole masks, ``K = model.mask_channels``.
         bands: packing on a CPU; None = whole frames.
         bf16: bfloat16 autocast on a CPU (:func:`spatialme.bands.cpu_autocast`).
+        maps: frame indices whose masks and content to return (from the same pass).
 
     Returns:
-        ``(T, H, W, 3) uint8`` refined right view.
+        :class:`RefinedClip`.
     """
     if not isinstance(model, MHFURefiner):
         raise ValueError(f"model: expected an MHFURefiner, got {type(model).__name__}")
@@ -366,28 +419,38 @@ def refine_clip(
         raise ValueError(f"masks: expected shape {(frames, model.mask_channels, height, width)}, got {masks.shape}")
     if bands is not None and not isinstance(bands, BandConfig):
         raise ValueError(f"bands: expected a BandConfig or None, got {type(bands).__name__}")
+    wanted = sorted({int(t) for t in maps})
+    if any(not 0 <= t < frames for t in wanted):
+        raise ValueError(f"maps: expected frame indices in [0, {frames}), got {list(maps)}")
     param = next(model.parameters())
     device, dtype = param.device, param.dtype
     with torch.inference_mode():
         if bands is None or device.type == "cuda":
-            return np.stack([
-                _run_windows(model, _stack_inputs(poly[t], de[t], dl[t], masks[t], model.multiple)[None], device, dtype)[0, :height, :width]
-                for t in range(frames)
-            ])
+            out = np.empty_like(poly)
+            found = {}
+            for t in range(frames):
+                res = _run_windows(model, _stack_inputs(poly[t], de[t], dl[t], masks[t], model.multiple)[None], device, dtype)[0, :height, :width]
+                out[t] = res[..., :3]
+                if t in wanted:
+                    found[t] = _maps_of(res[..., 3:])
+            return RefinedClip(out, found)
         kernel = np.ones((2 * REFINE_RING + 1, 2 * REFINE_RING + 1), np.uint8)
         region = np.stack([cv2.dilate(m.any(axis=0).astype(np.uint8), kernel) > 0 for m in masks])
         out = poly.copy()
-        if not region.any():
-            return out
-        packing = plan_bands(region, model.multiple, bands)
-        # gather each input on its own (the shelves are a fraction of the frames), then stack channels
-        parts = [gather(poly, packing), gather(de, packing), gather(dl, packing)]
-        parts += [[m[..., None] * np.uint8(255) for m in gather(masks[:, k].view(np.uint8), packing)] for k in range(masks.shape[1])]
-        shelves = [np.concatenate(group, axis=-1) for group in zip(*parts)]
-        refined = []
-        with cpu_autocast(device, bf16):
-            for group in shelves:
-                parts = [_run_windows(model, group[i : i + bands.batch], device, dtype) for i in range(0, len(group), bands.batch)]
-                refined.append(np.concatenate(parts))
-        scatter(refined, packing, out, region)
-        return out
+        planes = np.zeros((len(wanted), height, width, 6), np.uint8)
+        planes[..., :3] = 255  # Poly everywhere the refiner is not run
+        if region.any():
+            packing = plan_bands(region, model.multiple, bands)
+            # gather each input on its own (the shelves are a fraction of the frames), then stack channels
+            parts = [gather(poly, packing), gather(de, packing), gather(dl, packing)]
+            parts += [[m[..., None] * np.uint8(255) for m in gather(masks[:, k].view(np.uint8), packing)] for k in range(masks.shape[1])]
+            shelves = [np.concatenate(group, axis=-1) for group in zip(*parts)]
+            refined = []
+            with cpu_autocast(device, bf16):
+                for group in shelves:
+                    runs = [_run_windows(model, group[i : i + bands.batch], device, dtype) for i in range(0, len(group), bands.batch)]
+                    refined.append(np.concatenate(runs))
+            scatter([r[..., :3] for r in refined], packing, out, region)
+            if wanted:
+                scatter([r[..., 3:] for r in refined], _frames_of(packing, wanted, frames), planes, region[wanted])
+        return RefinedClip(out, {t: _maps_of(planes[i]) for i, t in enumerate(wanted)})

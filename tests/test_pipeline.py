@@ -149,6 +149,11 @@ def test_full_variant_reports_refiner_maps(tiny_weights):
     assert maps["m1"].shape == (32, 48) and 0 <= maps["m1"].min() and maps["m3"].max() <= 1
     assert maps["c"].shape == (32, 48, 3) and maps["c"].dtype == np.uint8
     assert pipe.refiner_maps(StereoPipeline().synthesize(left, disp, variant="poly"), 0) == {}
+    kept = pipe.synthesize(left, disp, variant="full", maps_for=[1])
+    np.testing.assert_array_equal(kept.right, out.right)
+    assert set(kept.refiner) == {1}
+    for k in ("m1", "m2", "m3", "c"):  # the maps kept from the pass equal those asked for afterwards
+        np.testing.assert_array_equal(pipe.refiner_maps(kept, 1)[k], maps[k])
 
 
 def test_derive_shares_networks_not_state(tiny_weights):
@@ -207,7 +212,7 @@ def test_frames_beyond_the_budget_go_in_strips_with_the_same_result(tmp_path):
     whole = StereoPipeline(PipelineConfig())
     calls = []
     original = small.synthesize
-    small.synthesize = lambda left, d, variant: calls.append(left.shape) or original(left, d, variant)
+    small.synthesize = lambda left, d, variant, **kw: calls.append(left.shape) or original(left, d, variant, **kw)
     a = small.convert(src, tmp_path / "a.mp4", variant="poly", disparity=disp, fmt="right", inspect=2)
     b = whole.convert(src, tmp_path / "b.mp4", variant="poly", disparity=disp, fmt="right", inspect=2)
     assert calls == [(1, 160 + 64, 256, 3), (1, 64 + 160, 256, 3)] * 2  # one frame a chunk, two strips with margins
@@ -297,11 +302,11 @@ def test_failed_overwrite_keeps_the_old_output(tmp_path):
     original = pipe.synthesize
     calls = []
 
-    def fail_second(left, d, variant):
+    def fail_second(left, d, variant, **kw):
         calls.append(1)
         if len(calls) == 2:
             raise RuntimeError("synthesis failed")
-        return original(left, d, variant)
+        return original(left, d, variant, **kw)
 
     pipe.synthesize = fail_second
     with pytest.raises(RuntimeError, match="synthesis failed"):

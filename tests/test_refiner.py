@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from spatialme.bands import BandConfig
-from spatialme.refiner import REFINE_RING, FeatureUpdateUnit, MHFURefiner, RefinerOutput, fuse, refine_clip
+from spatialme.refiner import REFINE_RING, FeatureUpdateUnit, MHFURefiner, RefinerOutput, fuse, refine_clip, refine_frames
 
 
 def branches(b: int, h: int, w: int, k: int = 2, seed: int = 0):
@@ -249,3 +249,35 @@ def test_refine_clip_packed_matches_whole_frame_near_holes_and_keeps_poly_elsewh
         refine_clip(net, poly, de, dl, masks[:, :1])
     with pytest.raises(ValueError, match="bands"):
         refine_clip(net, poly, de, dl, masks, bands=3)
+
+
+def _refuse(poly, de, dl, maps):
+    """Eqs. 1-3 on the uint8 branches with the returned (quantised) maps -> (H, W, 3) float 0-255."""
+    t = lambda a: torch.from_numpy(a.astype(np.float32) / 255).permute(2, 0, 1)[None]
+    m = lambda k: torch.from_numpy(maps[k])[None, None]
+    return fuse(t(poly), t(de), t(dl), m("m1"), m("m2"), m("m3"), t(maps["c"]))[0].permute(1, 2, 0).numpy() * 255
+
+
+@pytest.mark.parametrize("bands", [None, BandConfig(band=16, margin=56, width=128, gap=56)], ids=["whole", "bands"])
+def test_refine_frames_maps_are_the_ones_behind_the_output(bands):
+    torch.manual_seed(0)
+    net = perturbed(MHFURefiner(), scale=1.0)
+    frames = [frame_inputs(120, 181, seed=s) for s in range(3)]
+    poly, de, dl = (np.stack([f[i] for f in frames]) for i in range(3))
+    masks = np.stack([f[3] for f in frames])
+    masks[:, 0, 50:80, 90:96] = True
+    res = refine_frames(net, poly, de, dl, masks, bands=bands, bf16=False, maps=[2, 0])
+    assert sorted(res.maps) == [0, 2]
+    np.testing.assert_array_equal(res.right, refine_clip(net, poly, de, dl, masks, bands=bands, bf16=False))
+    for t, maps in res.maps.items():
+        assert maps["m1"].shape == (120, 181) and maps["m1"].dtype == np.float32 and maps["c"].dtype == np.uint8
+        # the output is eqs. 1-3 of these very maps (up to their 1/255 quantisation)
+        assert np.abs(_refuse(poly[t], de[t], dl[t], maps) - res.right[t]).max() <= 3
+    if bands is not None:  # away from the holes the output is Poly, and the maps say so
+        import cv2
+
+        near = cv2.dilate(masks[0].any(0).astype(np.uint8), np.ones((2 * REFINE_RING + 1,) * 2, np.uint8)) > 0
+        keep = ~near
+        assert (res.maps[0]["m1"][keep] == 1).all() and (res.maps[0]["m3"][keep] == 1).all() and (res.maps[0]["c"][keep] == 0).all()
+    with pytest.raises(ValueError, match="maps"):
+        refine_frames(net, poly, de, dl, masks, maps=[3])
