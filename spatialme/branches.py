@@ -53,6 +53,7 @@ def run_branches(
     warp_config: WarpConfig = WarpConfig(),
     expand_config: ExpandConfig = ExpandConfig(),
     poly_variant: str = "sharp",
+    cuts: np.ndarray | None = None,
 ) -> BranchOutputs:
     """Run the requested inpainting branches.
 
@@ -63,6 +64,8 @@ def run_branches(
         fill: hole filler for ``dl`` and ``de`` (required when either runs).
         warp_config, expand_config: stage settings.
         poly_variant: ``"sharp"`` or ``"soft"``.
+        cuts: ``(T,) bool`` scene cuts (True = first frame of a shot) for the fillers of
+            ``dl`` and ``de``: nothing is propagated across one. None = one shot.
 
     Returns:
         :class:`BranchOutputs`.
@@ -77,10 +80,10 @@ def run_branches(
     if "poly" in which:
         result.outputs["poly"] = polyline_right_view_clip(left, disparity, poly_variant)
     if "dl" in which:
-        filled = fill(left, disparity, warp.image, warp.hole_mask)
+        filled = fill(left, disparity, warp.image, warp.hole_mask, cuts=cuts)
         result.outputs["dl"] = composite(warp.image, filled, warp.hole_mask)
     if "de" in which:
-        right, expanded, holes = de_branch(left, disparity, fill, expand_config, warp_config)
+        right, expanded, holes = de_branch(left, disparity, fill, expand_config, warp_config, cuts=cuts)
         result.outputs["de"] = right
         result.de_hole_mask = holes
         result.expanded_disparity = expanded

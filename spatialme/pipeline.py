@@ -35,10 +35,15 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import numpy as np
 
 from . import video
-from .checks import check_choice, check_clip, check_disparity, check_disparity_values
+from .checks import check_array, check_choice, check_clip, check_disparity, check_disparity_values
 from .compose import canonical_format, compose, output_shape
 from .disparity import DisparityConfig, depth_to_disparity
+from .bands import BandConfig
+from .depth import StabilizerConfig
 from .inpaint.expand import ExpandConfig
+from .inpaint.flow import FlowConfig
+from .inpaint.pyramid import PyramidConfig
+from .scenes import SceneCutConfig, SceneCutDetector
 from .branches import BranchOutputs, run_branches
 from .warp import WarpConfig
 
@@ -85,6 +90,12 @@ class PipelineConfig:
             Depth Anything V2 Small).
         depth_input_size: short side fed to the depth model (``None`` = 518 on CUDA, 364 on CPU).
         device: ``"auto"``, ``"cpu"`` or ``"cuda[:N]"`` for the networks.
+        scene_cuts: hard-cut detector (the depth stabiliser restarts at a cut and nothing is
+            propagated across one); ``None`` = the clip is one shot.
+        stabilizer: temporal depth stabiliser.
+        flow: optical-flow propagation of the DL and DE fills (``None`` = the inpainter alone).
+        bands: how the learned parts pack the holes on a CPU (``None`` = whole frames).
+        pyramid: inpainter pyramid levels for wide holes (``None`` = full resolution only).
     """
 
     disparity: DisparityConfig = field(default_factory=DisparityConfig)
@@ -97,6 +108,11 @@ class PipelineConfig:
     depth_model: str | None = None
     depth_input_size: int | None = None
     device: str = "auto"
+    scene_cuts: SceneCutConfig | None = field(default_factory=SceneCutConfig)
+    stabilizer: StabilizerConfig = field(default_factory=StabilizerConfig)
+    flow: FlowConfig | None = field(default_factory=FlowConfig)
+    bands: BandConfig | None = field(default_factory=BandConfig)
+    pyramid: PyramidConfig | None = field(default_factory=PyramidConfig)
 
     def __post_init__(self) -> None:
         check_choice("poly_variant", self.poly_variant, ("sharp", "soft"))
@@ -482,7 +498,7 @@ class StereoPipeline:
                 local = Path(self.config.depth_model).expanduser()
                 kwargs["model_id"] = str(local) if local.is_dir() else self.config.depth_model
                 kwargs["revision"] = None
-            self._depth = DepthEstimator(DepthConfig(**kwargs))
+            self._depth = DepthEstimator(DepthConfig(**kwargs), stabilizer=self.config.stabilizer, scene_cuts=self.config.scene_cuts)
         return self._depth
 
     def estimate_disparity(self, frames: np.ndarray) -> np.ndarray:
@@ -534,7 +550,8 @@ class StereoPipeline:
             from .weights import component_dir, resolve_weights
 
             folder = component_dir(resolve_weights(self.pretrained), "inpainter")
-            self._learned_fill = LearnedFill(weights=folder, device=self.device)
+            cfg = self.config
+            self._learned_fill = LearnedFill(weights=folder, device=self.device, flow=cfg.flow, bands=cfg.bands, pyramid=cfg.pyramid)
         return self._learned_fill
 
     @property
@@ -564,10 +581,15 @@ class StereoPipeline:
 
         out = branches.outputs
         masks = np.stack([branches.warp.hole_mask, branches.de_hole_mask], axis=1)  # (T, 2, H, W)
-        return refine_frames(self.refiner, out["poly"], out["de"], out["dl"], masks, maps=maps_for)
+        return refine_frames(self.refiner, out["poly"], out["de"], out["dl"], masks, self.config.bands, maps=maps_for)
 
     def synthesize(
-        self, left: np.ndarray, disparity: np.ndarray, variant: str = DEFAULT_VARIANT, maps_for: Sequence[int] = ()
+        self,
+        left: np.ndarray,
+        disparity: np.ndarray,
+        variant: str = DEFAULT_VARIANT,
+        maps_for: Sequence[int] = (),
+        cuts: np.ndarray | None = None,
     ) -> StereoOutput:
         """Synthesise the right view of frames already in memory.
 
@@ -578,6 +600,8 @@ class StereoPipeline:
                 disparity expansion) or ``"full"`` (all three fused by the MHFU refiner).
             maps_for: frame indices whose refiner masks and content to keep
                 (``StereoOutput.refiner``; full variant only).
+            cuts: ``(T,) bool`` scene cuts (True = a frame starts a new shot); nothing is
+                propagated across one. None = the frames are one shot.
 
         Returns:
             :class:`StereoOutput` (always with a leading ``T`` axis).
@@ -585,6 +609,10 @@ class StereoPipeline:
         self.check_variant(variant)
         clip = check_clip("left", left)
         disp = check_disparity("disparity", disparity, *clip.shape[:3])
+        if cuts is not None:
+            cuts = check_array("cuts", cuts, (1,), (np.bool_,))
+            if cuts.shape != (len(clip),):
+                raise ValueError(f"cuts: expected shape ({len(clip)},) to match the frames, got {cuts.shape}")
         which = _VARIANT_BRANCHES[variant]
         branches = run_branches(
             clip,
@@ -594,6 +622,7 @@ class StereoPipeline:
             warp_config=self.config.warp,
             expand_config=self.config.expand,
             poly_variant=self.config.poly_variant,
+            cuts=cuts,
         )
         maps: dict[int, dict[str, np.ndarray]] = {}
         if variant == "full":
@@ -631,7 +660,7 @@ class StereoPipeline:
 
         masks = np.stack([out.hole_mask[t], out.de_hole_mask[t]])[None]
         one = {k: out.branches[k][t : t + 1] for k in ("poly", "de", "dl")}
-        return refine_frames(self.refiner, one["poly"], one["de"], one["dl"], masks, maps=[0]).maps[0]
+        return refine_frames(self.refiner, one["poly"], one["de"], one["dl"], masks, self.config.bands, maps=[0]).maps[0]
 
     # ------------------------------------------------------------------ files
 
@@ -728,8 +757,10 @@ class StereoPipeline:
             if info.is_image != video.is_image_path(path):
                 want = "an image (.png/.jpg)" if info.is_image else "a video (.mp4/.mkv/...)"
                 raise ValueError(f"output: {path.name} must be {want} for this input")
+        detector = None
         if source is not None:
             source.check(first, total, info.height, info.width)
+            detector = SceneCutDetector(self.config.scene_cuts) if self.config.scene_cuts is not None else None
         else:
             self.depth_estimator.reset()  # loads the model now, before any output is written
         sizes, notes = self._output_sizes(formats, info)
@@ -744,8 +775,13 @@ class StereoPipeline:
                 step = chunk_frames(info.height, info.width, self.config)
                 chunks = video.read_frames(info, start=start, max_frames=total, chunk=step, limits=limits)
             for chunk in chunks:
-                disp = source.frames(first + done, first + done + len(chunk)) if source is not None else self.estimate_disparity(chunk)
-                right, kept = self._synthesize_chunk(chunk, disp, variant, done, keep)
+                if source is not None:
+                    disp = source.frames(first + done, first + done + len(chunk))
+                    cuts = detector.process(chunk) if detector is not None else None
+                else:
+                    disp = self.estimate_disparity(chunk)
+                    cuts = self.depth_estimator.last_cuts
+                right, kept = self._synthesize_chunk(chunk, disp, variant, done, keep, cuts)
                 stages.extend(kept)
                 done += len(chunk)
                 if progress is not None:
@@ -806,9 +842,10 @@ class StereoPipeline:
         return sizes, notes
 
     def _synthesize_chunk(
-        self, chunk: np.ndarray, disp: np.ndarray, variant: str, offset: int, keep: set[int]
+        self, chunk: np.ndarray, disp: np.ndarray, variant: str, offset: int, keep: set[int], cuts: np.ndarray | None = None
     ) -> tuple[np.ndarray, list[StageFrame]]:
-        """Right view ``(T, H, W, 3) uint8`` of a chunk and its kept frames' stages.
+        """Right view ``(T, H, W, 3) uint8`` of a chunk and its kept frames' stages; ``cuts``
+        ``(T,) bool`` are the chunk's scene cuts.
 
         A frame beyond ``config.chunk_pixels`` (chunks then hold one frame) is synthesised in
         :func:`row_strips` of ``config.strip_pixels``, each strip with :data:`STRIP_MARGIN` rows
@@ -821,12 +858,12 @@ class StereoPipeline:
             strips = row_strips(height, width, self.config.strip_pixels)
         wanted = [i for i in range(len(chunk)) if offset + i in keep]
         if len(strips) == 1:
-            result = self.synthesize(chunk, disp, variant, maps_for=wanted)
+            result = self.synthesize(chunk, disp, variant, maps_for=wanted, cuts=cuts)
             return result.right, _stage_frames(chunk, disp, result, offset, keep, self.refiner_maps)
         right = np.empty_like(chunk)
         parts: list[list[StageFrame]] = []
         for lo, hi, k0, k1 in strips:
-            result = self.synthesize(chunk[:, lo:hi], disp[:, lo:hi], variant, maps_for=wanted)
+            result = self.synthesize(chunk[:, lo:hi], disp[:, lo:hi], variant, maps_for=wanted, cuts=cuts)
             right[:, k0:k1] = result.right[:, k0 - lo : k1 - lo]
             part = _stage_frames(chunk[:, lo:hi], disp[:, lo:hi], result, offset, keep, self.refiner_maps)
             parts.append([_stage_rows(stage, k0 - lo, k1 - lo) for stage in part])

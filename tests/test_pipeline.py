@@ -313,3 +313,49 @@ def test_failed_overwrite_keeps_the_old_output(tmp_path):
         pipe.convert(src, out, variant="poly", disparity=disp, overwrite=True, extra_outputs={"anaglyph": tmp_path / "a.mp4"})
     assert out.read_bytes() == b"earlier result"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "o.mp4"]
+
+
+def _two_shots(frames=3, h=48, w=80):
+    """Two unrelated moving-camera shots back to back: ``(2 * frames, h, w, 3)`` and disparity."""
+    from spatialme.data.synthetic import SceneConfig, render_scene
+    from spatialme.data.textures import load_textures
+
+    cfg = SceneConfig(height=h, width=w, frames=frames, max_disparity=6.0, camera_speed=2.0)
+    a, b = (render_scene(load_textures(), cfg, seed=s) for s in (1, 7))
+    b_left = b.left.copy()
+    b_left[..., 2] = 255 - b_left[..., 2]  # another colour world: the cut detector sees the change
+    return np.concatenate([a.left, b_left]), np.concatenate([a.disparity, b.disparity])
+
+
+def test_nothing_propagates_across_a_scene_cut(tiny_weights):
+    left, disp = _two_shots()
+    cuts = np.zeros(len(left), bool)
+    cuts[3] = True
+    pipe = StereoPipeline.from_pretrained(tiny_weights, device="cpu")
+    for variant in ("dl", "full"):
+        joined = pipe.synthesize(left, disp, variant, cuts=cuts).right[3:]
+        alone = pipe.synthesize(left[3:], disp[3:], variant).right  # the second shot on its own
+        assert np.abs(joined.astype(int) - alone.astype(int)).max() <= 2, variant
+    with pytest.raises(ValueError, match="cuts: expected shape"):
+        pipe.synthesize(left, disp, "dl", cuts=cuts[:-1])
+    with pytest.raises(ValueError, match="cuts: expected dtype"):
+        pipe.synthesize(left, disp, "dl", cuts=cuts.astype(int))
+
+
+def test_convert_passes_the_detected_cuts_to_the_branches(tmp_path):
+    from spatialme.video import VideoWriter
+
+    left, disp = _two_shots()
+    src = tmp_path / "two.mp4"
+    with VideoWriter(src, 8, crf=0) as writer:
+        writer.write(left)
+    pipe = StereoPipeline(PipelineConfig(chunk=6))
+    seen, original = [], pipe.synthesize
+    pipe.synthesize = lambda l, d, v, **kw: seen.append(kw.get("cuts")) or original(l, d, v, **kw)
+    pipe.convert(src, tmp_path / "o.mp4", variant="poly", disparity=disp)
+    assert len(seen) == 1 and seen[0] is not None and np.flatnonzero(seen[0]).tolist() == [3]
+    off = StereoPipeline(PipelineConfig(chunk=6, scene_cuts=None))
+    seen.clear()
+    off.synthesize = lambda l, d, v, **kw: seen.append(kw.get("cuts")) or original(l, d, v, **kw)
+    off.convert(src, tmp_path / "p.mp4", variant="poly", disparity=disp)
+    assert seen == [None]

@@ -22,7 +22,7 @@ __all__ = ["Filler", "register_filler", "get_filler", "available_fillers", "comp
 
 class Filler(Protocol):
     def __call__(
-        self, left: np.ndarray, disparity: np.ndarray, warped: np.ndarray, hole_mask: np.ndarray
+        self, left: np.ndarray, disparity: np.ndarray, warped: np.ndarray, hole_mask: np.ndarray, cuts: np.ndarray | None = None
     ) -> np.ndarray:
         """Fill holes.
 
@@ -31,6 +31,8 @@ class Filler(Protocol):
             disparity: ``(T, H, W) float32`` disparity px that produced ``warped``.
             warped: ``(T, H, W, 3) uint8`` forward-warped right view (holes are 0).
             hole_mask: ``(T, H, W) bool``, True = hole.
+            cuts: ``(T,) bool`` scene cuts (True = a frame starts a new shot) or None; a
+                filler that borrows pixels from other frames never does so across one.
 
         Returns:
             ``(T, H, W, 3) uint8`` completed right view.

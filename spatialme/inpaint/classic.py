@@ -28,8 +28,11 @@ class PolyFill:
     def __init__(self, variant: str = "sharp") -> None:
         self.variant = variant
 
-    def __call__(self, left: np.ndarray, disparity: np.ndarray, warped: np.ndarray, hole_mask: np.ndarray) -> np.ndarray:
-        """Shapes as in :class:`spatialme.inpaint.base.Filler`; returns ``(T, H, W, 3) uint8``."""
+    def __call__(
+        self, left: np.ndarray, disparity: np.ndarray, warped: np.ndarray, hole_mask: np.ndarray, cuts: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Shapes as in :class:`spatialme.inpaint.base.Filler` (frame by frame: ``cuts`` do not
+        matter); returns ``(T, H, W, 3) uint8``."""
         return polyline_right_view_clip(left, disparity, self.variant)
 
 
@@ -43,8 +46,11 @@ class TeleaFill:
     def __init__(self, radius: float = 3.0) -> None:
         self.radius = radius
 
-    def __call__(self, left: np.ndarray, disparity: np.ndarray, warped: np.ndarray, hole_mask: np.ndarray) -> np.ndarray:
-        """Shapes as in :class:`spatialme.inpaint.base.Filler`; returns ``(T, H, W, 3) uint8``."""
+    def __call__(
+        self, left: np.ndarray, disparity: np.ndarray, warped: np.ndarray, hole_mask: np.ndarray, cuts: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Shapes as in :class:`spatialme.inpaint.base.Filler` (frame by frame: ``cuts`` do not
+        matter); returns ``(T, H, W, 3) uint8``."""
         out = np.empty_like(warped)
         for t in range(len(warped)):
             mask = hole_mask[t].astype(np.uint8)

@@ -150,6 +150,7 @@ def de_branch(
     fill: Filler,
     config: ExpandConfig = ExpandConfig(),
     warp_config: WarpConfig = WarpConfig(),
+    cuts: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The DE branch: expand, re-warp, fill the new holes.
 
@@ -159,6 +160,7 @@ def de_branch(
         fill: the hole filler (the learned inpainter when available, else the Poly fill).
         config: expansion settings.
         warp_config: warp settings.
+        cuts: ``(T,) bool`` scene cuts for the filler (nothing propagates across one).
 
     Returns:
         ``(right (T, H, W, 3) uint8, expanded disparity (T, H, W) float32 px,
@@ -166,5 +168,5 @@ def de_branch(
     """
     expanded = expand_disparity(disparity, config)
     warped = forward_warp(left, expanded, warp_config)
-    filled = fill(left, expanded, warped.image, warped.hole_mask)
+    filled = fill(left, expanded, warped.image, warped.hole_mask, cuts=cuts)
     return composite(warped.image, filled, warped.hole_mask), expanded, warped.hole_mask

@@ -73,7 +73,7 @@ def test_de_branch_moves_hole_border_to_background():
     # the plain warp's hole is bordered on the left by foreground
     assert plain.image[0, 16, hole_cols[0] - 1, 0] == 250
 
-    def fill_with_left_neighbour(lv, d, warped, holes):
+    def fill_with_left_neighbour(lv, d, warped, holes, cuts=None):
         out = warped.copy()
         for t, y, x in zip(*np.nonzero(holes)):
             out[t, y, x] = out[t, y, x - 1]
