@@ -9,10 +9,16 @@ pipeline (inference) and the training data builder compute them the same way:
   inpainter in the product; any registered filler in tests and ablations).
 - ``de``: disparity expansion (Algorithm 1), a re-warp with the expanded disparity, and the
   same filler on the re-warp's holes (:func:`.inpaint.expand.de_branch`).
+
+With ``kernels="torch"`` (the pipeline's choice on CUDA) the chunk is uploaded once and the
+warp, the expansion and the re-warp run as torch kernels on ``device``
+(:mod:`.torch_path`), while the Poly branch's numba kernel runs on the CPU in a worker
+thread at the same time, so neither waits for the other.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,6 +60,8 @@ def run_branches(
     expand_config: ExpandConfig = ExpandConfig(),
     poly_variant: str = "sharp",
     cuts: np.ndarray | None = None,
+    kernels: str = "numpy",
+    device: str = "cpu",
 ) -> BranchOutputs:
     """Run the requested inpainting branches.
 
@@ -66,6 +74,9 @@ def run_branches(
         poly_variant: ``"sharp"`` or ``"soft"``.
         cuts: ``(T,) bool`` scene cuts (True = first frame of a shot) for the fillers of
             ``dl`` and ``de``: nothing is propagated across one. None = one shot.
+        kernels: ``"numpy"`` (numba/OpenCV on host arrays) or ``"torch"`` (warp and
+            expansion as torch kernels on ``device``, Poly overlapped in a CPU thread).
+        device: torch device of the ``"torch"`` kernels.
 
     Returns:
         :class:`BranchOutputs`.
@@ -75,6 +86,10 @@ def run_branches(
         raise ValueError(f"which: unknown branches {unknown}; expected among {BRANCHES}")
     if fill is None and ({"dl", "de"} & set(which)):
         raise ValueError("fill: the dl and de branches need a hole filler")
+    if kernels == "torch":
+        return _run_on_device(left, disparity, which, fill, warp_config, expand_config, poly_variant, cuts, device)
+    if kernels != "numpy":
+        raise ValueError(f"kernels: expected 'numpy' or 'torch', got {kernels!r}")
     warp = forward_warp(left, disparity, warp_config)
     result = BranchOutputs(warp=warp)
     if "poly" in which:
@@ -87,4 +102,40 @@ def run_branches(
         result.outputs["de"] = right
         result.de_hole_mask = holes
         result.expanded_disparity = expanded
+    return result
+
+
+def _host_warp(warp) -> WarpResult:
+    """A :class:`spatialme.torch_path.TorchWarp` as the host :class:`WarpResult` the fillers take."""
+    from .torch_path import to_numpy_clip
+
+    return WarpResult(to_numpy_clip(warp.image), warp.hole_mask.cpu().numpy(), warp.disparity.cpu().numpy())
+
+
+def _run_on_device(left, disparity, which, fill, warp_config, expand_config, poly_variant, cuts, device) -> BranchOutputs:
+    """:func:`run_branches` with ``kernels="torch"``: one upload, geometry on ``device``."""
+    import torch
+
+    from . import torch_path
+
+    with ThreadPoolExecutor(max_workers=1) as pool, torch.inference_mode():
+        poly = pool.submit(polyline_right_view_clip, left, disparity, poly_variant) if "poly" in which else None
+        left_t = torch_path.to_clip(left, device)
+        disp_t = torch.from_numpy(np.ascontiguousarray(disparity, np.float32)).to(device)
+        warp = _host_warp(torch_path.warp_clip(left_t, disp_t, warp_config))
+        result = BranchOutputs(warp=warp)
+        if "dl" in which:
+            filled = fill(left, disparity, warp.image, warp.hole_mask, cuts=cuts)
+            result.outputs["dl"] = composite(warp.image, filled, warp.hole_mask)
+        if "de" in which:
+            expanded_t = torch_path.expand_disparity(disp_t, expand_config)
+            rewarp = _host_warp(torch_path.warp_clip(left_t, expanded_t, warp_config))
+            expanded = expanded_t.cpu().numpy()
+            filled = fill(left, expanded, rewarp.image, rewarp.hole_mask, cuts=cuts)
+            result.outputs["de"] = composite(rewarp.image, filled, rewarp.hole_mask)
+            result.de_hole_mask = rewarp.hole_mask
+            result.expanded_disparity = expanded
+        if poly is not None:
+            result.outputs["poly"] = poly.result()
+    result.outputs = {k: result.outputs[k] for k in BRANCHES if k in result.outputs}  # the CPU path's order
     return result

@@ -96,6 +96,9 @@ class PipelineConfig:
         flow: optical-flow propagation of the DL and DE fills (``None`` = the inpainter alone).
         bands: how the learned parts pack the holes on a CPU (``None`` = whole frames).
         pyramid: inpainter pyramid levels for wide holes (``None`` = full resolution only).
+        kernels: stage-one geometry (warp, expansion): ``"numpy"`` (numba/OpenCV),
+            ``"torch"`` (:mod:`spatialme.torch_path` on ``device``, Poly in a CPU thread
+            alongside) or ``"auto"`` (torch on CUDA).
     """
 
     disparity: DisparityConfig = field(default_factory=DisparityConfig)
@@ -113,9 +116,11 @@ class PipelineConfig:
     flow: FlowConfig | None = field(default_factory=FlowConfig)
     bands: BandConfig | None = field(default_factory=BandConfig)
     pyramid: PyramidConfig | None = field(default_factory=PyramidConfig)
+    kernels: str = "auto"
 
     def __post_init__(self) -> None:
         check_choice("poly_variant", self.poly_variant, ("sharp", "soft"))
+        check_choice("kernels", self.kernels, ("auto", "numpy", "torch"))
         if isinstance(self.chunk, bool) or not isinstance(self.chunk, int) or not 1 <= self.chunk <= 1024:
             raise ValueError(f"chunk: expected an integer in [1, 1024], got {self.chunk!r}")
         for name in ("chunk_pixels", "strip_pixels"):
@@ -566,6 +571,13 @@ class StereoPipeline:
         return self._refiner
 
     @property
+    def kernels(self) -> str:
+        """``config.kernels`` with ``"auto"`` resolved for :attr:`device`."""
+        if self.config.kernels != "auto":
+            return self.config.kernels
+        return "torch" if self.device.startswith("cuda") else "numpy"
+
+    @property
     def device(self) -> str:
         """Torch device for the learned parts (``config.device``, ``"auto"`` resolved)."""
         if self.config.device != "auto":
@@ -623,6 +635,8 @@ class StereoPipeline:
             expand_config=self.config.expand,
             poly_variant=self.config.poly_variant,
             cuts=cuts,
+            kernels=self.kernels,
+            device=self.device,
         )
         maps: dict[int, dict[str, np.ndarray]] = {}
         if variant == "full":
