@@ -65,3 +65,35 @@ def test_full_variant_on_cuda_scores_like_cpu(scene):
     assert b.right.shape == scene.right.shape and b.right.dtype == np.uint8
     pa, pb = metrics.psnr(a.right, scene.right), metrics.psnr(b.right, scene.right)
     assert abs(pa - pb) < 0.5, (pa, pb)
+
+
+def test_canny_and_expansion_on_cuda_equal_the_cpu(scene):
+    from spatialme import torch_path
+    from spatialme.inpaint.expand import ExpandConfig, expand_disparity
+
+    cfg = ExpandConfig(radius=3)
+    ref = expand_disparity(scene.disparity, cfg)
+    got = torch_path.expand_disparity(torch.from_numpy(scene.disparity).cuda(), cfg).cpu().numpy()
+    np.testing.assert_array_equal(got, ref)
+
+
+def test_branches_on_cuda_kernels_match_the_cpu_path(scene):
+    from spatialme.branches import run_branches
+    from spatialme.inpaint.classic import TeleaFill
+
+    ref = run_branches(scene.left, scene.disparity, ("poly", "dl", "de"), TeleaFill())
+    got = run_branches(scene.left, scene.disparity, ("poly", "dl", "de"), TeleaFill(), kernels="torch", device="cuda")
+    np.testing.assert_array_equal(got.warp.hole_mask, ref.warp.hole_mask)
+    np.testing.assert_array_equal(got.de_hole_mask, ref.de_hole_mask)
+    for name in ref.outputs:
+        assert np.abs(got.outputs[name].astype(int) - ref.outputs[name].astype(int)).max() <= 3, name
+
+
+def test_pipeline_picks_torch_kernels_on_cuda(scene):
+    gpu = StereoPipeline.from_pretrained(config=PipelineConfig(device="cuda"))
+    assert gpu.kernels == "torch"
+    cpu = StereoPipeline.from_pretrained(config=PipelineConfig(device="cpu"))
+    a = cpu.synthesize(scene.left, scene.disparity, "poly")
+    b = gpu.synthesize(scene.left, scene.disparity, "poly")
+    np.testing.assert_array_equal(a.right, b.right)
+    np.testing.assert_array_equal(a.hole_mask, b.hole_mask)
