@@ -327,17 +327,19 @@ def test_depth_sidecar_as_grey_video(tmp_path):
 
 
 def test_gpu_seconds_grows_with_the_clip_and_is_clamped():
-    def job(frames, width, height, disparity=None):
+    def job(frames, width, height, disparity=None, variant="poly"):
         return support.ConvertJob(
             job_id="0" * 32, folder="/tmp", input_path="x.mp4", source_name="x.mp4", is_image=False, start=0.0,
             frames=frames, fps=30.0, width=width, height=height, disparity_path=disparity, fmt="full-sbs",
-            outputs={}, variant="poly", divergence=2.0, convergence=0.5, depth_size=None, inspect=8,
+            outputs={}, variant=variant, divergence=2.0, convergence=0.5, depth_size=None, inspect=8,
         )
 
     small, large = support.gpu_seconds(job(30, 256, 144)), support.gpu_seconds(job(300, 1280, 720))
     assert 20 <= small < large <= 300
     assert support.gpu_seconds(job(300, 1280, 720, "d.npy")) < large  # no depth model to run
     assert support.gpu_seconds(job(100_000, 1280, 720)) == 300
+    # the full variant's measured cost per megapixel is above Poly's
+    assert support.gpu_seconds(job(150, 1280, 720, variant="full")) > support.gpu_seconds(job(150, 1280, 720))
 
 
 def test_stage_pictures():

@@ -270,12 +270,23 @@ def resize_video(
 # --------------------------------------------------------------------------- running
 
 
+#: GPU-machine seconds per megapixel of input frame, per variant, synthesis and encoding of
+#: the outputs included (depth separately below). ``full``: 0.773 s per 1080p frame measured
+#: on an H200 (issue 9, before the torch kernels of :mod:`spatialme.torch_path`), i.e.
+#: 0.37 s/Mpx; ``dl`` and ``dl+de`` run a subset of its stages, so its figure bounds theirs
+#: until ``benchmarks/bench_convert.py --device cuda`` measures each. ``poly``: warp, the
+#: Poly kernel (CPU) and encoding, 0.15 s/Mpx as measured for the first Space.
+GPU_SECONDS_PER_MEGAPIXEL = {"poly": 0.15, "dl": 0.37, "dl+de": 0.37, "full": 0.37}
+#: Depth Anything V2 Small at 518 px in fp16, per frame, with its resizing (A100: 8 ms for the network).
+DEPTH_SECONDS_PER_FRAME = 0.02
+
+
 def gpu_seconds(job: ConvertJob, *_: Any, **__: Any) -> int:
     """GPU time to request for a job (the ZeroGPU ``duration`` callable).
 
-    Per frame: depth at the model's input size plus warping, the Poly fill and H.264
-    encoding of two or three outputs, which grow with the frame's pixels; plus a fixed
-    start-up cost, with a 1.5x margin. Clamped to [20, 300] s.
+    Frames x megapixels x the variant's measured cost (:data:`GPU_SECONDS_PER_MEGAPIXEL`),
+    plus depth per frame when no sidecar came, plus 10 s of start-up, with a 1.5x margin.
+    Clamped to [20, 300] s.
 
     Args:
         job: the planned job (other arguments, such as progress, are ignored).
@@ -284,7 +295,8 @@ def gpu_seconds(job: ConvertJob, *_: Any, **__: Any) -> int:
         Seconds.
     """
     megapixels = job.width * job.height / 1e6
-    per_frame = 0.01 + 0.15 * megapixels + (0.02 if job.needs_depth else 0.0)
+    per_frame = 0.01 + GPU_SECONDS_PER_MEGAPIXEL.get(job.variant, max(GPU_SECONDS_PER_MEGAPIXEL.values())) * megapixels
+    per_frame += DEPTH_SECONDS_PER_FRAME if job.needs_depth else 0.0
     seconds = 1.5 * (10.0 + job.frames * per_frame)
     return int(min(300, max(20, math.ceil(seconds))))
 

@@ -195,7 +195,7 @@ def request_pipeline(
         model = copy.copy(models.depth_model)
         if hasattr(model, "input_size"):
             model.input_size = depth_size
-        estimator = DepthEstimator(model=model)
+        estimator = DepthEstimator(model=model, stabilizer=config.stabilizer, scene_cuts=config.scene_cuts)
     return base.derive(config=config, depth_estimator=estimator)
 
 
