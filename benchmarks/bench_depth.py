@@ -35,7 +35,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -43,8 +42,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from spatialme.depth import DepthAnythingModel, model_input_shape  # noqa: E402
 

@@ -23,15 +23,10 @@ On CUDA the networks run on whole frames; on a CPU on packed bands around the ho
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import metadata, pin_threads, save  # noqa: E402
 

@@ -9,14 +9,9 @@ photo-like image and a smooth disparity of up to 2 % of the width with sharp for
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import metadata, pin_threads, save, timeit  # noqa: E402
 

@@ -45,9 +45,6 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 
 def make_clip(path: Path, seconds: float, size: str, fps: int) -> None:
     """Encode a ``seconds`` long ``size`` testsrc2 clip with a 440 Hz tone (fast x264 preset)."""
@@ -183,7 +180,7 @@ def measure_convert(src: Path, sidecar: Path, out: Path, variant: str, frames: i
            "--variant", variant, "--device", "cpu", "--quiet", "--overwrite"]
     if frames:
         cmd += ["--max-frames", str(frames)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peaks = {"python": 0, "decoder": 0, "encoder": 0, "total": 0}

@@ -13,18 +13,12 @@ shows in the median first; the load average is printed with the figures.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
-import sys
 import time
-from pathlib import Path
 
 import cv2
 import numba
 import numpy as np
-
-if importlib.util.find_spec("spatialme") is None:  # run from a checkout
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from spatialme.inpaint.polyline import polyline_warp  # noqa: E402
 

@@ -17,16 +17,11 @@ autocast (where the CPU has bf16 natively). The modes run round-robin (see
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import metadata, pin_threads, save  # noqa: E402
 

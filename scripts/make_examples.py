@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import argparse
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from spatialme.data.synthetic import SceneConfig, render_scene  # noqa: E402
 from spatialme.data.textures import load_textures  # noqa: E402

@@ -46,7 +46,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from spatialme.data.textures import IMAGE_SUFFIXES, resize_short_side  # noqa: E402
 
 #: scikit-image sample photos whose docstrings state CC0 or public domain, with that

@@ -30,12 +30,8 @@ import shutil
 import time
 from pathlib import Path
 
-import sys
-
 import cv2
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from spatialme import StereoPipeline  # noqa: E402
 from spatialme.data.pairs import motorcycle  # noqa: E402

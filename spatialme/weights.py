@@ -5,6 +5,10 @@ The learned inpainter and the MHFU refiner ship in the repository under ``assets
 ``PyTorchModelHubMixin.save_pretrained``), so everything but depth works offline. The same
 layout in a Hub model repo works too: it is fetched once with ``snapshot_download`` and then
 read from the local cache.
+
+An installed package (``pip install .``) carries its own copy of ``assets/weights`` as
+``spatialme/_weights`` (see ``setup.py``) and reads that one; a checkout, where the Hugging
+Face Space runs ``app.py``, has no ``spatialme/_weights`` and reads ``assets/weights``.
 """
 
 from __future__ import annotations
@@ -14,7 +18,11 @@ from pathlib import Path
 
 __all__ = ["SHIPPED_WEIGHTS", "resolve_weights", "component_dir"]
 
-SHIPPED_WEIGHTS = Path(__file__).resolve().parents[1] / "assets" / "weights"
+_PACKAGE = Path(__file__).resolve().parent
+_INSTALLED_WEIGHTS = _PACKAGE / "_weights"
+_CHECKOUT_WEIGHTS = _PACKAGE.parent / "assets" / "weights"
+#: The shipped weights: the installed package's own copy, else the checkout's ``assets/weights``.
+SHIPPED_WEIGHTS = _INSTALLED_WEIGHTS if _INSTALLED_WEIGHTS.is_dir() else _CHECKOUT_WEIGHTS
 
 
 def _looks_local(value: str) -> bool:
