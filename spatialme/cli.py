@@ -162,7 +162,7 @@ def _names(value: str) -> tuple[str, ...]:
 
 
 def _media_files(folder: Path) -> list[Path]:
-    from .video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+    from .io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
     exts = set(IMAGE_EXTENSIONS) | set(VIDEO_EXTENSIONS)
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in exts and not p.name.startswith("."))
@@ -171,7 +171,7 @@ def _media_files(folder: Path) -> list[Path]:
 def _earlier_outputs(files: list[Path]) -> set[Path]:
     """The files among ``files`` that are a conversion of another one (``clip_LR.mp4`` beside ``clip.mp4``)."""
     from .compose import FORMATS
-    from .video import is_image_path, output_name
+    from .io import is_image_path, output_name
 
     tags = {layout_tag(f) for f in FORMATS}
     names = {Path(output_name(p, p.parent, tag, is_image_path(p))).name for p in files for tag in tags}
@@ -185,7 +185,7 @@ def _jobs(args: argparse.Namespace) -> tuple[list[tuple[Path, Path]], list[Path]
     conversion of another file there (``clip_LR.mp4`` beside ``clip.mp4``) are not inputs,
     so a batch into its own input folder does not convert its earlier outputs again.
     """
-    from .video import is_image_path, output_name
+    from .io import is_image_path, output_name
 
     src, dst = Path(args.input), Path(args.output)
     tag = layout_tag(args.format)
@@ -253,7 +253,7 @@ def _named(src: Path, exc: BaseException) -> str:
 
 def _check_output_folder(folder: Path) -> None:
     """Create ``folder`` and check it takes new files, before a batch does any work."""
-    from .video import OutputClaim
+    from .io import OutputClaim
 
     with OutputClaim([folder / ".spatialme-check"], overwrite=True):
         pass
@@ -263,7 +263,7 @@ def _convert(args: argparse.Namespace) -> int:
     from .depth import DepthModelUnavailable
     from .disparity import DisparityConfig
     from .pipeline import PipelineConfig, StereoPipeline
-    from .video import OutputExists, VideoLimits
+    from .io import OutputExists, VideoLimits
 
     if args.quiet:
         _quiet_loaders()
@@ -442,7 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from huggingface_hub.utils import logging as hub_logging
 
         hub_logging.set_verbosity_error()  # retries while offline would print a screenful; the error says it all
-    from .video import Stopped, stop_on_signals
+    from .io import Stopped, stop_on_signals
 
     try:
         if args.command == "convert":

@@ -26,7 +26,6 @@ from __future__ import annotations
 import csv
 import logging
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -39,6 +38,7 @@ from .data.camera import camera_pair
 from .data.degrade import random_degradation
 from .data.synthetic import SceneConfig, render_scene
 from .inpaint.expand import expand_disparity
+from .io import atomic_write
 from .data.textures import list_textures, load_textures, split_textures
 from .inpaint.learned import normalize_disparity
 from .inpaint.pyramid import PyramidConfig, fill_levels, hole_depth, masked_downsample
@@ -309,9 +309,8 @@ def sample_batch(pool: list[dict[str, np.ndarray]], batch: int, crop: int, rng: 
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        torch.save(state, tmp)
 
 
 def _rng_state(rng: np.random.Generator) -> dict:

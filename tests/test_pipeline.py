@@ -225,10 +225,12 @@ def test_frames_beyond_the_budget_go_in_strips_with_the_same_result(tmp_path):
 
 def test_outputs_beyond_the_h264_level_are_scaled_down_with_a_note(tmp_path, monkeypatch, caplog):
     from spatialme import video
+    from spatialme.io import writer
     from spatialme.video import probe
 
     src, disp = _clip_file(tmp_path)
-    monkeypatch.setattr(video, "H264_MAX_MACROBLOCKS", 36)  # full SBS of 96x64 is 12x4 = 48 macroblocks
+    monkeypatch.setattr(writer, "H264_MAX_MACROBLOCKS", 36)  # full SBS of 96x64 is 12x4 = 48 macroblocks
+    monkeypatch.setattr(video, "H264_MAX_MACROBLOCKS", 36)  # h264_fit reads it above; the pipeline's note here
     with caplog.at_level("WARNING", logger="spatialme"):
         res = StereoPipeline().convert(src, tmp_path / "o.mp4", variant="poly", disparity=disp, extra_outputs={"half-sbs": tmp_path / "h.mp4"})
     note = ("full-sbs: 192x64 frames are beyond H.264 level 6.2 (36 macroblocks), which browsers and hardware decoders may "

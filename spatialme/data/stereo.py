@@ -46,7 +46,7 @@ import numpy as np
 
 from ..checks import check_array, check_choice, check_clip, check_range
 from ..registry import Registry
-from ..video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VideoLimits, read_frames, read_image
+from ..io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VideoLimits, atomic_write, read_frames, read_image
 
 __all__ = [
     "SGBM_MODES",
@@ -561,12 +561,8 @@ def cached_disparity(
     if cached is None:
         disp, valid = match_disparity(lv, rv, config)
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npz")
-        try:
+        with atomic_write(path) as tmp:
             np.savez_compressed(tmp, disparity=disp, valid=valid)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
     else:
         disp, valid = cached
     filled = fill_invalid(disp, valid)

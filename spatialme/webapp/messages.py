@@ -13,7 +13,7 @@ import re
 
 from ..depth import DepthModelUnavailable
 from ..pipeline import VariantUnavailable
-from ..video import VideoError
+from ..io import VideoError
 from .models import VARIANT_CHOICES
 
 __all__ = ["DEPTH_MISSING", "FIELD_LABELS", "variant_unavailable", "visitor_message"]
