@@ -91,7 +91,7 @@ def test_newcomer_commands_use_the_install_and_ci_runs_the_test_one():
     readme = (REPO / "README.md").read_text()
     section = readme.split("## Newcomer commands", 1)[1].split("\n## ", 1)[0]
     convert, tests = re.findall(r"```bash\n(.*?)\n```", section, flags=re.DOTALL)
-    assert "pip install torch==2.13.0 -e . && spatialme convert " in convert
+    assert "pip install torch==2.13.0 -e . && python -m spatialme convert " in convert
     assert 'pip install -q torch==2.13.0 -e ".[test]" && python -m pytest' in tests
     assert tests in (REPO / ".ci" / "run").read_text().splitlines()
 
