@@ -38,6 +38,7 @@ from . import video
 from .checks import check_array, check_choice, check_clip, check_disparity, check_disparity_values
 from .compose import canonical_format, compose, output_shape
 from .disparity import DisparityConfig, depth_to_disparity
+from .overlap import BackgroundConsumer, prefetch
 from .bands import BandConfig
 from .depth import StabilizerConfig
 from .inpaint.expand import ExpandConfig
@@ -787,7 +788,8 @@ class StereoPipeline:
                 chunks: Iterator[np.ndarray] = iter([video.read_image(input_path)[None]])
             else:
                 step = chunk_frames(info.height, info.width, self.config)
-                chunks = video.read_frames(info, start=start, max_frames=total, chunk=step, limits=limits)
+                # decoded one chunk ahead, in a thread, while this one is synthesised
+                chunks = prefetch(video.read_frames(info, start=start, max_frames=total, chunk=step, limits=limits), depth=1)
             for chunk in chunks:
                 if source is not None:
                     disp = source.frames(first + done, first + done + len(chunk))
@@ -817,10 +819,15 @@ class StereoPipeline:
             audio = str(input_path) if info.has_audio else None
             with contextlib.ExitStack() as stack:
                 writers = {f: stack.enter_context(video.VideoWriter(p, info.fps, audio_source=audio, audio_start=start)) for f, p in formats.items()}
-                for composed in stereo_chunks():
+
+                def encode(composed: dict[str, np.ndarray]) -> None:
                     for f, writer in writers.items():
                         writer.write(composed[f])
-                    written += len(composed[fmt])
+
+                with BackgroundConsumer(encode, depth=1) as encoder:  # encoded behind, in a thread
+                    for composed in stereo_chunks():
+                        encoder.put(composed)
+                        written += len(composed[fmt])
                 if written == 0:  # raised inside the writers so that no output is left behind
                     raise ValueError(f"input: no frames could be decoded from {Path(input_path).name}")
                 for writer in writers.values():  # the slow part (encoder flush, audio) for all first
