@@ -54,6 +54,7 @@ from .checks import check_array, check_choice, check_clip, check_disparity, chec
 from .data.degrade import soften_edges
 from .data.stereo import StereoClipSource, StereoMatchConfig, cached_disparity, fill_invalid, match_disparity
 from .data.synthetic import SceneConfig, render_scene
+from .devices import resolve_device
 from .inpaint import available_fillers, composite, get_filler
 from .pipeline import VARIANTS, StereoPipeline, VariantUnavailable
 from .warp import WarpConfig, forward_warp
@@ -210,10 +211,9 @@ def lpips_status() -> tuple[bool, str]:
 def _lpips_model():
     """The LPIPS (AlexNet, v0.1) network, built once from cached weights."""
     import lpips  # optional dependency, checked by lpips_status()
-    import torch
 
     model = lpips.LPIPS(net="alex", verbose=False).eval()
-    return model.to("cuda" if torch.cuda.is_available() else "cpu")
+    return model.to(resolve_device("auto"))
 
 
 def _lpips(pred: np.ndarray, target: np.ndarray, batch: int = 8) -> float:

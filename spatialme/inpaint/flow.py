@@ -68,19 +68,25 @@ pixel. On 8-frame 720p clips with a moving camera (``neighbors=3``, 2-core CPU) 
 takes about 96 ms per frame with the ``"fast"`` preset the default picks there (148 ms with
 ``"medium"``; 542 ms for full-resolution ``"medium"`` flows, which propagated the same share
 of the holes); the copied pixels score 38.5 dB against the true right view.
+
+This module holds the settings and the propagation; the flows themselves (DIS, the
+per-clip :class:`LeftFlows`, the forward-backward error, point sampling) are computed in
+:mod:`.optical_flow`, and the row scans that extend flow into the holes and find their
+occluders (:func:`fill_from_background`, :func:`occluder_disparity`) are in :mod:`.row_scan`;
+all those names stay importable from here.
 """
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
 import cv2
-import numba
 import numpy as np
 
 from ..checks import check_array, check_clip, check_disparity, check_range
 from ..warp import forward_warp
+from .optical_flow import PRESETS, LeftFlows, compute_flow, fb_error, pixel_grid, sample_at
+from .row_scan import fill_from_background, occluder_disparity
 
 __all__ = [
     "FlowConfig",
@@ -99,16 +105,6 @@ MAX_DISPARITY_CHANGE = 1.0
 
 #: A copied pixel must be this many px of disparity farther than its hole's occluder.
 DEPTH_MARGIN = 0.5
-
-#: ``preset="auto"`` picks ``"fast"`` when the flow runs on at least this many pixels.
-AUTO_FAST_PIXELS = 640 * 360
-
-#: DIS presets by name.
-PRESETS = {
-    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
-    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
-}
 
 
 @dataclass(frozen=True)
@@ -158,258 +154,6 @@ class FlowConfig:
             raise ValueError(f"max_side: expected an integer in [32, 32768] or None, got {side!r}")
 
 
-def _grey(frame: np.ndarray) -> np.ndarray:
-    """``(H, W, 3) uint8`` RGB -> ``(H, W) uint8`` grey."""
-    return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
-
-
-def compute_flow(first: np.ndarray, second: np.ndarray, preset: str = "medium") -> np.ndarray:
-    """DIS optical flow from ``first`` to ``second``.
-
-    Args:
-        first: ``(H, W, 3)`` uint8 RGB or ``(H, W)`` uint8 grey frame.
-        second: the same shape.
-        preset: a key of :data:`PRESETS`.
-
-    Returns:
-        ``(H, W, 2) float32`` flow px: ``first[y, x]`` is seen at
-        ``second[y + F[..., 1], x + F[..., 0]]``.
-    """
-    for name, value in (("first", first), ("second", second)):
-        check_array(name, value, (2, 3), (np.uint8,))
-    if first.shape != second.shape:
-        raise ValueError(f"second: expected shape {first.shape} to match first, got {second.shape}")
-    if preset not in PRESETS:
-        raise ValueError(f"preset: expected one of {', '.join(PRESETS)}; got {preset!r}")
-    a = first if first.ndim == 2 else _grey(first)
-    b = second if second.ndim == 2 else _grey(second)
-    return cv2.DISOpticalFlow_create(PRESETS[preset]).calc(a, b, None)
-
-
-def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel coordinates ``(xs, ys)``, each ``(H, W) float32``."""
-    xs = np.broadcast_to(np.arange(width, dtype=np.float32)[None], (height, width))
-    ys = np.broadcast_to(np.arange(height, dtype=np.float32)[:, None], (height, width))
-    return xs, ys
-
-
-def _sample(values: np.ndarray, flow: np.ndarray, border: float = 0.0) -> np.ndarray:
-    """Bilinear ``values[p + flow(p)]`` for every pixel ``p``; outside the frame reads ``border``.
-
-    Args:
-        values: ``(H, W)`` or ``(H, W, C)`` (C <= 4) float32 or uint8.
-        flow: ``(H, W, 2) float32`` px.
-
-    Returns:
-        Same dtype and shape as ``values``.
-    """
-    xs, ys = _grid(*flow.shape[:2])
-    return _sample_at(values, xs + flow[..., 0], ys + flow[..., 1], border)
-
-
-#: Points per row of the maps :func:`_sample_at` hands to ``cv2.remap`` (its maps must stay
-#: below 32767 px a side).
-_POINT_ROW = 1024
-
-
-def _sample_at(values: np.ndarray, x: np.ndarray, y: np.ndarray, border: float = 0.0) -> np.ndarray:
-    """Bilinear ``values[y, x]`` at float positions; outside ``[0, W-1] x [0, H-1]`` reads ``border``.
-
-    Args:
-        values: ``(H, W)`` or ``(H, W, C)`` (C <= 4) float32 or uint8.
-        x, y: float32 positions px, any equal shapes (``(H, W)`` maps or ``(N,)`` points).
-
-    Returns:
-        ``x.shape`` (+ ``(C,)``), the dtype of ``values``.
-    """
-    height, width = values.shape[:2]
-    x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
-    channels = values.shape[2:]
-    if x.ndim == 2:
-        mx, my = x, y
-    else:  # a point list: lay it out in rows of _POINT_ROW for cv2.remap
-        count = x.size
-        cols = min(max(count, 1), _POINT_ROW)
-        pad = -count % cols
-        mx = np.pad(x.ravel(), (0, pad)).reshape(-1, cols)
-        my = np.pad(y.ravel(), (0, pad)).reshape(-1, cols)
-    out = cv2.remap(values, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    out = out.reshape(*mx.shape, *channels)  # cv2 drops a single channel axis
-    if x.ndim != 2:
-        out = out.reshape(-1, *channels)[: x.size].reshape(*x.shape, *channels)
-    outside = (x < 0) | (x > width - 1) | (y < 0) | (y > height - 1)
-    if outside.any():
-        out[outside] = border
-    return out
-
-
-@numba.njit(parallel=True, cache=True)
-def _neighbours_kernel(unknown, left, right):  # pragma: no cover - compiled
-    rows, width = unknown.shape
-    for r in numba.prange(rows):
-        k = -1
-        for x in range(width):
-            if not unknown[r, x]:
-                k = x
-            left[r, x] = k
-        k = width
-        for x in range(width - 1, -1, -1):
-            if not unknown[r, x]:
-                k = x
-            right[r, x] = k
-
-
-def _row_neighbours(unknown: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest known column at or left of / at or right of every pixel of its row.
-
-    One left-to-right and one right-to-left scan per row (numba, rows in parallel).
-
-    Args:
-        unknown: ``(..., H, W)`` bool.
-
-    Returns:
-        ``(left, right)``, int32 arrays of that shape; ``-1`` / ``W`` where none.
-    """
-    flat = np.ascontiguousarray(unknown, bool).reshape(-1, unknown.shape[-1])
-    left = np.empty(flat.shape, np.int32)
-    right = np.empty(flat.shape, np.int32)
-    if flat.size:
-        _neighbours_kernel(flat, left, right)
-    return left.reshape(unknown.shape), right.reshape(unknown.shape)
-
-
-def fill_from_background(values: np.ndarray, unknown: np.ndarray, disparity: np.ndarray | None = None) -> np.ndarray:
-    """Give every unknown pixel the value of the nearest known pixel on its row, farther side first.
-
-    For each unknown pixel the nearest known pixels to its left and right on the same row
-    are found (one scan per row and direction); the one with the smaller
-    ``disparity`` (the farther one: a disocclusion is background) wins, or the right-hand
-    one when ``disparity`` is None. A pixel with a known neighbour on one side only takes
-    that one; a row with no known pixel keeps zeros.
-
-    Args:
-        values: ``(..., H, W)`` or ``(..., H, W, C)`` array (float or int).
-        unknown: ``(..., H, W)`` bool, True where ``values`` is to be replaced.
-        disparity: ``(..., H, W)`` px of the known pixels, or None.
-
-    Returns:
-        A new array like ``values`` (unknown pixels of empty rows are 0).
-    """
-    unknown = np.asarray(unknown, bool)
-    values = np.asarray(values)
-    if values.shape[: unknown.ndim] != unknown.shape or values.ndim > unknown.ndim + 1:
-        raise ValueError(f"unknown: expected shape {values.shape[: unknown.ndim]} matching values, got {unknown.shape}")
-    if disparity is not None and np.shape(disparity) != unknown.shape:
-        raise ValueError(f"disparity: expected shape {unknown.shape} matching unknown, got {np.shape(disparity)}")
-    width = unknown.shape[-1]
-    left, right = _row_neighbours(unknown)
-    where = np.nonzero(unknown)  # holes are a few percent of a frame: work on them only
-    lft, rgt = left[where], right[where]
-    has_l, has_r = lft >= 0, rgt < width
-    lft, rgt = np.clip(lft, 0, width - 1), np.clip(rgt, 0, width - 1)
-    rows = where[:-1]
-    if disparity is None:
-        take_left = has_l & ~has_r
-    else:
-        d = np.asarray(disparity, np.float32)
-        take_left = has_l & (~has_r | (d[(*rows, lft)] < d[(*rows, rgt)]))
-    picked = values[(*rows, np.where(take_left, lft, rgt))]
-    picked[~has_l & ~has_r] = 0
-    out = values.copy()
-    out[where] = picked
-    return out
-
-
-def _pair_flows(dis: cv2.DISOpticalFlow, first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Left-view flows ``first -> second`` and back, each ``(h, w, 2) float32``, from grey frames."""
-    return dis.calc(first, second, None), dis.calc(second, first, None)
-
-
-class LeftFlows:
-    """The left-view DIS flows of one clip, computed on demand and kept for reuse.
-
-    The DL and DE branches propagate over the same left frames with different holes; one
-    ``LeftFlows`` shared by both computes each frame pair's flows once. Flows are kept at
-    the DIS resolution in float16 (about 0.9 MB per flow at 640x360) and scaled up on
-    request.
-
-    Args:
-        left: ``(T, H, W, 3) uint8`` left view.
-        preset: DIS preset name.
-        max_side: see :attr:`FlowConfig.max_side`.
-    """
-
-    def __init__(self, left: np.ndarray, preset: str = "medium", max_side: int | None = 640) -> None:
-        clip = check_clip("left", left)
-        if preset not in (*PRESETS, "auto"):
-            raise ValueError(f"preset: expected auto or one of {', '.join(PRESETS)}; got {preset!r}")
-        self.preset, self.max_side = preset, max_side
-        self.shape = clip.shape
-        height, width = clip.shape[1:3]
-        factor = 1.0 if max_side is None else min(1.0, max_side / max(height, width))
-        self.size = (max(1, round(width * factor)), max(1, round(height * factor)))  # cv2 (w, h)
-        if preset == "auto":
-            preset = "fast" if self.size[0] * self.size[1] >= AUTO_FAST_PIXELS else "medium"
-        self._dis = cv2.DISOpticalFlow_create(PRESETS[preset])
-        # grey frames at the DIS size only: no reference to the (possibly 4K) clip is kept
-        self._greys = [self._shrink(_grey(frame)) for frame in clip]
-        self._left = weakref.ref(left) if isinstance(left, np.ndarray) else lambda: None
-        self._pairs: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-
-    def matches(self, left: np.ndarray, preset: str, max_side: int | None) -> bool:
-        """Whether these flows belong to ``left`` (the same live array object) and settings."""
-        return self._left() is left and preset == self.preset and max_side == self.max_side
-
-    def _shrink(self, grey: np.ndarray) -> np.ndarray:
-        if self.size == (grey.shape[1], grey.shape[0]):
-            return grey
-        return cv2.resize(grey, self.size, interpolation=cv2.INTER_AREA)
-
-    @property
-    def scaled(self) -> bool:
-        """Whether the flows are computed below the clip's resolution."""
-        return self.size != (self.shape[2], self.shape[1])
-
-    def shrink_map(self, values: np.ndarray, nearest: bool = False) -> np.ndarray:
-        """A ``(H, W)`` map at the flow size (area average, or nearest for disparity)."""
-        if not self.scaled:
-            return values
-        return cv2.resize(values, self.size, interpolation=cv2.INTER_NEAREST if nearest else cv2.INTER_AREA)
-
-    def at(self, flow: np.ndarray, x: np.ndarray, y: np.ndarray, border: float = np.nan) -> np.ndarray:
-        """A flow at the flow size, read bilinearly at clip-resolution points ``(x, y)``.
-
-        At pixel centres this equals scaling the flow up with ``cv2.resize`` (bilinear, the
-        same centre mapping) and reading it there, for a few thousand hole pixels instead
-        of the whole frame.
-
-        Returns:
-            ``(N, 2) float32`` px at the clip's resolution; ``border`` outside the frame.
-        """
-        height, width = self.shape[1:3]
-        sx, sy = width / self.size[0], height / self.size[1]
-        if not self.scaled:
-            return _sample_at(np.ascontiguousarray(flow, np.float32), x, y, border)
-        fx = (np.asarray(x, np.float32) + 0.5) / sx - 0.5
-        fy = (np.asarray(y, np.float32) + 0.5) / sy - 0.5
-        # BORDER_REPLICATE inside [-0.5, size - 0.5] like resize; NaN beyond the clip's frame
-        vals = _sample_at(np.ascontiguousarray(flow, np.float32), np.clip(fx, 0, self.size[0] - 1), np.clip(fy, 0, self.size[1] - 1))
-        vals = vals * np.array([sx, sy], np.float32)
-        outside = (np.asarray(x) < 0) | (np.asarray(x) > width - 1) | (np.asarray(y) < 0) | (np.asarray(y) > height - 1)
-        vals[outside] = border
-        return vals
-
-    def pair(self, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
-        """Left-view flows ``a -> b`` and ``b -> a`` at the flow size, each ``(h, w, 2) float32`` px
-        of that size (read them at clip points with :meth:`at`)."""
-        if (a, b) not in self._pairs:
-            ga, gb = self._greys[a], self._greys[b]
-            forward, backward = _pair_flows(self._dis, ga, gb)
-            self._pairs[(a, b)] = (forward.astype(np.float16), backward.astype(np.float16))
-        forward, backward = self._pairs[(a, b)]
-        return forward.astype(np.float32), backward.astype(np.float32)
-
-
 def right_view_flow(
     left_flow: np.ndarray, disparity_t: np.ndarray | None, disparity_s: np.ndarray | None, hole_mask: np.ndarray
 ) -> np.ndarray:
@@ -427,7 +171,7 @@ def right_view_flow(
     """
     if disparity_t is None or disparity_s is None:
         return fill_from_background(left_flow, hole_mask)
-    xs, ys = _grid(*left_flow.shape[:2])
+    xs, ys = pixel_grid(*left_flow.shape[:2])
     mx, my = xs + left_flow[..., 0], ys + left_flow[..., 1]
     moved = cv2.remap(disparity_s, mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=np.nan)
     change = moved - disparity_t
@@ -437,49 +181,6 @@ def right_view_flow(
     corrected = np.dstack([left_flow[..., 0] - change, left_flow[..., 1]]).astype(np.float32)
     warp = forward_warp(corrected, disparity_t)
     return fill_from_background(warp.image, warp.hole_mask | hole_mask, warp.disparity)
-
-
-def fb_error(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
-    """Forward-backward error ``|F_t->s(p) + F_s->t(p + F_t->s(p))|`` px.
-
-    Args:
-        forward: ``(H, W, 2) float32`` flow ``t -> s``.
-        backward: ``(H, W, 2) float32`` flow ``s -> t``.
-
-    Returns:
-        ``(H, W) float32``; ``inf`` where ``p + F_t->s(p)`` leaves the frame.
-    """
-    if forward.shape != backward.shape or forward.ndim != 3 or forward.shape[-1] != 2:
-        raise ValueError(f"backward: expected two (H, W, 2) flows of one shape, got {forward.shape} and {backward.shape}")
-    back = _sample(np.ascontiguousarray(backward, np.float32), np.ascontiguousarray(forward, np.float32), border=np.nan)
-    err = np.hypot(forward[..., 0] + back[..., 0], forward[..., 1] + back[..., 1])
-    return np.where(np.isnan(err), np.inf, err).astype(np.float32)
-
-
-def occluder_disparity(holes: np.ndarray, disparity: np.ndarray) -> np.ndarray:
-    """Disparity of the occluder of every hole pixel: the known pixel left of its hole run.
-
-    A right-view hole pixel shows a point the left camera does not see, hidden there by
-    something nearer; that occluder lands to the left of the hole in the right view (the
-    hole opens on the far side of its edge, for any sign of disparity). So the hole's
-    content is farther than the known pixel that bounds its run on the left. Runs without
-    a known pixel on both sides (the border bands) have no occluder.
-
-    Args:
-        holes: ``(..., H, W)`` bool.
-        disparity: ``(..., H, W)`` right-view disparity px (its hole values are ignored).
-
-    Returns:
-        ``(..., H, W) float32``: the occluder's disparity on hole pixels of runs bounded on
-        both sides, ``+inf`` elsewhere.
-    """
-    holes = np.asarray(holes, bool)
-    width = holes.shape[-1]
-    left, right = _row_neighbours(holes)
-    out = np.full(holes.shape, np.inf, np.float32)
-    where = np.nonzero(holes & (left >= 0) & (right < width))
-    out[where] = np.asarray(disparity, np.float32)[(*where[:-1], left[where])]
-    return out
 
 
 def _trusted(holes: np.ndarray, margin: int) -> np.ndarray:
@@ -497,7 +198,7 @@ def _copy_along(
     trusted: np.ndarray,
     forward: np.ndarray,
     backward: np.ndarray,
-    flows: "LeftFlows",
+    flows: LeftFlows,
     config: FlowConfig,
     bound: np.ndarray | None = None,
     nearest: np.ndarray | None = None,
@@ -525,15 +226,87 @@ def _copy_along(
     qx, qy = xs + step[:, 0], ys + step[:, 1]
     back = flows.at(backward, qx, qy)
     ok = np.hypot(step[:, 0] + back[:, 0], step[:, 1] + back[:, 1]) < config.fb_tolerance  # NaN (outside) fails
-    ok &= _sample_at(trusted, qx, qy) > 1.0 - 1e-4  # 1 only if all 4 taps are trusted
+    ok &= sample_at(trusted, qx, qy) > 1.0 - 1e-4  # 1 only if all 4 taps are trusted
     if bound is not None and nearest is not None and ok.any():
         # depth test: the source lies behind the target hole's occluder (3x3 max: no tap may be nearer)
-        ok &= _sample_at(nearest, qx, qy, border=np.inf) < bound[ys, xs] - DEPTH_MARGIN
+        ok &= sample_at(nearest, qx, qy, border=np.inf) < bound[ys, xs] - DEPTH_MARGIN
     if not ok.any():
         return
     ys, xs = ys[ok], xs[ok]
-    filled[ys, xs] = _sample_at(source, qx[ok], qy[ok])
+    filled[ys, xs] = sample_at(source, qx[ok], qy[ok])
     remaining[ys, xs] = False
+
+
+class _FrameMaps:
+    """Per-frame maps of one clip that several frame pairs use, each made on first use.
+
+    Args:
+        holes: ``(T, H, W) bool`` holes of the warped right view.
+        disp: ``(T, H, W) float32`` left-view disparity px, or None.
+        right_disp: ``(T, H, W) float32`` right-view disparity px, or None (no depth test).
+        flows: the clip's :class:`LeftFlows` (its size and resampling).
+        margin: :attr:`FlowConfig.source_margin`.
+    """
+
+    def __init__(
+        self, holes: np.ndarray, disp: np.ndarray | None, right_disp: np.ndarray | None, flows: LeftFlows, margin: int
+    ) -> None:
+        self.holes, self.disp, self.right_disp, self.flows, self.margin = holes, disp, right_disp, flows, margin
+        self._small: dict[int, tuple[np.ndarray | None, np.ndarray]] = {}
+        self._bounds: dict[int, np.ndarray] = {}
+        self._nearest: dict[int, np.ndarray] = {}
+        self._trusted: dict[int, np.ndarray] = {}
+
+    def small(self, t: int) -> tuple[np.ndarray | None, np.ndarray]:
+        """Frame ``t``'s disparity (px at the flow size) and holes (any hole) at the flow size."""
+        if t not in self._small:
+            flows = self.flows
+            ratio = np.float32(flows.size[0] / self.holes.shape[2])
+            d = None if self.disp is None else flows.shrink_map(self.disp[t], nearest=True) * ratio
+            h = flows.shrink_map(self.holes[t].astype(np.float32)) > 0 if flows.scaled else self.holes[t]
+            self._small[t] = (d, h)
+        return self._small[t]
+
+    def depth(self, target: int, source: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The target's occluder disparity (:func:`occluder_disparity`) and the 3x3 maximum of the
+        source's right-view disparity; ``(None, None)`` without disparity (no depth test)."""
+        if self.right_disp is None:
+            return None, None
+        if target not in self._bounds:  # per frame, not per pair
+            self._bounds[target] = occluder_disparity(self.holes[target], self.right_disp[target])
+        if source not in self._nearest:
+            near = np.ascontiguousarray(self.right_disp[source], np.float32)
+            self._nearest[source] = cv2.dilate(near, np.ones((3, 3), np.uint8))
+        return self._bounds[target], self._nearest[source]
+
+    def trusted(self, source: int) -> np.ndarray:
+        """The source frame's copyable pixels (:func:`_trusted`)."""
+        if source not in self._trusted:
+            self._trusted[source] = _trusted(self.holes[source], self.margin)
+        return self._trusted[source]
+
+
+def _checked_clip(
+    left: np.ndarray, warped: np.ndarray, hole_mask: np.ndarray, disparity: np.ndarray | None, cuts: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    """:func:`propagate`'s clip inputs checked: ``(left, warped, holes, disparity, shot)``, with
+    ``shot`` ``(T,) int64`` the shot index of every frame."""
+    left = check_clip("left", left)
+    frames, height, width = left.shape[:3]
+    warped = check_clip("warped", warped)
+    if warped.shape != left.shape:
+        raise ValueError(f"warped: expected shape {left.shape} to match left, got {warped.shape}")
+    holes = check_array("hole_mask", hole_mask, (2, 3), (np.bool_,))
+    holes = holes[None] if holes.ndim == 2 else holes
+    if holes.shape != left.shape[:3]:
+        raise ValueError(f"hole_mask: expected shape {left.shape[:3]} to match left, got {holes.shape}")
+    disp = None if disparity is None else check_disparity("disparity", disparity, frames, height, width)
+    if cuts is None:
+        return left, warped, holes, disp, np.zeros(frames, np.int64)
+    cut_arr = np.asarray(cuts)
+    if cut_arr.dtype != np.bool_ or cut_arr.shape != (frames,):
+        raise ValueError(f"cuts: expected a ({frames},) bool array, got {cut_arr.dtype} {cut_arr.shape}")
+    return left, warped, holes, disp, np.cumsum(cut_arr)
 
 
 def propagate(
@@ -568,64 +341,21 @@ def propagate(
     """
     if not isinstance(config, FlowConfig):
         raise ValueError(f"config: expected a FlowConfig, got {type(config).__name__}")
-    left = check_clip("left", left)
+    left, warped, holes, disp, shot = _checked_clip(left, warped, hole_mask, disparity, cuts)
     frames, height, width = left.shape[:3]
-    warped = check_clip("warped", warped)
-    if warped.shape != left.shape:
-        raise ValueError(f"warped: expected shape {left.shape} to match left, got {warped.shape}")
-    holes = check_array("hole_mask", hole_mask, (2, 3), (np.bool_,))
-    holes = holes[None] if holes.ndim == 2 else holes
-    if holes.shape != left.shape[:3]:
-        raise ValueError(f"hole_mask: expected shape {left.shape[:3]} to match left, got {holes.shape}")
-    disp = None if disparity is None else check_disparity("disparity", disparity, frames, height, width)
-    if cuts is None:
-        shot = np.zeros(frames, np.int64)
-    else:
-        cut_arr = np.asarray(cuts)
-        if cut_arr.dtype != np.bool_ or cut_arr.shape != (frames,):
-            raise ValueError(f"cuts: expected a ({frames},) bool array, got {cut_arr.dtype} {cut_arr.shape}")
-        shot = np.cumsum(cut_arr)
     if flows is None:
         flows = LeftFlows(left, config.preset, config.max_side)
     elif not isinstance(flows, LeftFlows) or flows.shape != left.shape:
         raise ValueError("flows: expected the LeftFlows of this clip")
-    filled = warped.copy()
-    remaining = holes.copy()
-
     if disp is None:
         right_disp = None
     elif right_disparity is not None:
         right_disp = check_disparity("right_disparity", right_disparity, frames, height, width)
     else:
         right_disp = forward_warp(disp[..., None], disp).disparity
-    bounds: dict[int, np.ndarray] = {}
-    smalls: dict[int, tuple[np.ndarray | None, np.ndarray]] = {}
-    ratio = flows.size[0] / width
-
-    def small(t: int) -> tuple[np.ndarray | None, np.ndarray]:
-        """Frame ``t``'s disparity (px at the flow size) and holes (any hole) at the flow size."""
-        if t not in smalls:
-            d = None if disp is None else flows.shrink_map(disp[t], nearest=True) * np.float32(ratio)
-            h = flows.shrink_map(holes[t].astype(np.float32)) > 0 if flows.scaled else holes[t]
-            smalls[t] = (d, h)
-        return smalls[t]
-
-    trusted: dict[int, np.ndarray] = {}
-    nearest: dict[int, np.ndarray] = {}
-
-    def depth(target: int, source: int) -> tuple[np.ndarray | None, np.ndarray | None]:
-        if right_disp is None:
-            return None, None
-        if target not in bounds:  # per frame, not per pair
-            bounds[target] = occluder_disparity(holes[target], right_disp[target])
-        if source not in nearest:
-            nearest[source] = cv2.dilate(np.ascontiguousarray(right_disp[source], np.float32), np.ones((3, 3), np.uint8))
-        return bounds[target], nearest[source]
-
-    def trust(source: int) -> np.ndarray:
-        if source not in trusted:
-            trusted[source] = _trusted(holes[source], config.source_margin)
-        return trusted[source]
+    maps = _FrameMaps(holes, disp, right_disp, flows, config.source_margin)
+    filled = warped.copy()
+    remaining = holes.copy()
 
     for dist in range(1, min(config.neighbors, frames - 1) + 1):
         for a in range(frames - dist):
@@ -633,12 +363,14 @@ def propagate(
             if shot[a] != shot[b] or not (remaining[a].any() or remaining[b].any()):
                 continue
             flow_ab, flow_ba = flows.pair(a, b)
-            (da, ha), (db, hb) = small(a), small(b)
+            (da, ha), (db, hb) = maps.small(a), maps.small(b)
             # carried into the right view at the flow size (disparity scaled alike), read at the holes
             right_ab = right_view_flow(flow_ab, da, db, ha)
             right_ba = right_view_flow(flow_ba, db, da, hb)
             if remaining[a].any():
-                _copy_along(filled[a], remaining[a], warped[b], trust(b), right_ab, right_ba, flows, config, *depth(a, b))
+                bound, nearest = maps.depth(a, b)
+                _copy_along(filled[a], remaining[a], warped[b], maps.trusted(b), right_ab, right_ba, flows, config, bound, nearest)
             if remaining[b].any():
-                _copy_along(filled[b], remaining[b], warped[a], trust(a), right_ba, right_ab, flows, config, *depth(b, a))
+                bound, nearest = maps.depth(b, a)
+                _copy_along(filled[b], remaining[b], warped[a], maps.trusted(a), right_ba, right_ab, flows, config, bound, nearest)
     return filled, remaining

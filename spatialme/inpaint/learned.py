@@ -66,6 +66,7 @@ from torch import nn
 from ..bands import BandConfig, Packing, cpu_autocast, gather, plan_bands, scatter
 from ..checks import check_array, check_clip, check_disparity, check_range
 from ..data.synthetic import SceneConfig, StereoScene, render_scene
+from ..devices import torch_device
 from ..warp import forward_warp
 from .base import composite, register_filler
 from .flow import FlowConfig, LeftFlows, fill_from_background, propagate
@@ -709,9 +710,7 @@ class LearnedFill:
             raise ValueError(f"flow: expected a FlowConfig or None, got {type(flow).__name__}")
         self.model = (model if model is not None else _load(weights)).eval()
         self.flow = flow
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
+        self.device = torch_device(device)
         if pyramid is not None and not isinstance(pyramid, PyramidConfig):
             raise ValueError(f"pyramid: expected a PyramidConfig or None, got {type(pyramid).__name__}")
         self.bands, self.bf16, self.pyramid = bands, bf16, pyramid

@@ -5,15 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import spatialme.inpaint.flow as flow_mod
+import spatialme.inpaint.optical_flow as optical_flow
 from spatialme.data.synthetic import SceneConfig, render_scene
 from spatialme.data.textures import load_textures
 from spatialme.inpaint.flow import (
     FlowConfig,
     compute_flow,
-    fb_error,
-    fill_from_background,
-    occluder_disparity,
     propagate,
     right_view_flow,
 )
@@ -96,7 +93,7 @@ def constant_flows(forward_dx: float, backward_dx: float):
 
 def test_consistent_flow_copies_exact_pixels(monkeypatch):
     frames, warped, holes = shifted_pair(3)
-    monkeypatch.setattr(flow_mod, "_pair_flows", constant_flows(3.0, -3.0))
+    monkeypatch.setattr(optical_flow, "_pair_flows", constant_flows(3.0, -3.0))
     filled, remaining = propagate(frames, warped, holes, FlowConfig(neighbors=1))
     assert not remaining.any()
     np.testing.assert_array_equal(filled, frames)
@@ -104,7 +101,7 @@ def test_consistent_flow_copies_exact_pixels(monkeypatch):
 
 def test_fb_check_rejects_inconsistent_flow(monkeypatch):
     frames, warped, holes = shifted_pair(3)
-    monkeypatch.setattr(flow_mod, "_pair_flows", constant_flows(3.0, -1.5))  # back-flow misses by 1.5 px
+    monkeypatch.setattr(optical_flow, "_pair_flows", constant_flows(3.0, -1.5))  # back-flow misses by 1.5 px
     filled, remaining = propagate(frames, warped, holes, FlowConfig(neighbors=1, fb_tolerance=1.0))
     np.testing.assert_array_equal(remaining, holes)
     np.testing.assert_array_equal(filled, warped)
@@ -117,7 +114,7 @@ def test_sources_must_be_known_and_away_from_holes(monkeypatch):
     frames, warped, holes = shifted_pair(3)
     holes[1, 8:16, 22:26] = True  # frame 0's hole (x 20..23) looks at x + 3 = 23..26 in frame 1
     warped[holes] = 0
-    monkeypatch.setattr(flow_mod, "_pair_flows", constant_flows(3.0, -3.0))
+    monkeypatch.setattr(optical_flow, "_pair_flows", constant_flows(3.0, -3.0))
     filled, remaining = propagate(frames, warped, holes, FlowConfig(neighbors=1, source_margin=0))
     # only the hole pixel whose source is known in the other frame is copied (exactly)
     assert remaining[0, 8:16, 20:23].all() and not remaining[0, 8:16, 23].any()
@@ -126,16 +123,6 @@ def test_sources_must_be_known_and_away_from_holes(monkeypatch):
     # those two sources touch a hole: a one-pixel source margin refuses them
     _, remaining = propagate(frames, warped, holes, FlowConfig(neighbors=1, source_margin=1))
     np.testing.assert_array_equal(remaining, holes)
-
-
-def test_fb_error():
-    fwd = np.zeros((10, 20, 2), np.float32)
-    fwd[..., 0] = 2.0
-    err = fb_error(fwd, -fwd)
-    assert np.allclose(err[:, :18], 0.0) and np.isinf(err[:, 19]).all()
-    assert np.allclose(fb_error(fwd, -0.5 * fwd)[:, :18], 1.0)
-    with pytest.raises(ValueError, match="backward"):
-        fb_error(fwd, fwd[..., :1])
 
 
 def test_cuts_are_respected(textures):
@@ -154,24 +141,6 @@ def test_cuts_are_respected(textures):
     np.testing.assert_array_equal(remaining, np.concatenate([first_rem, second_rem]))
 
 
-def test_fill_from_background_takes_the_farther_side():
-    values = np.array([[1, 2, 0, 0, 5, 6, 0]], np.float32)
-    unknown = np.array([[0, 0, 1, 1, 0, 0, 1]], bool)
-    disparity = np.array([[9, 9, 0, 0, 1, 1, 0]], np.float32)
-    np.testing.assert_array_equal(fill_from_background(values, unknown, disparity), [[1, 2, 5, 5, 5, 6, 6]])
-    disparity[0, 4] = 10.0  # right side nearer now: take the left one
-    np.testing.assert_array_equal(fill_from_background(values, unknown, disparity), [[1, 2, 2, 2, 5, 6, 6]])
-    stacked = fill_from_background(np.dstack([values, 10 * values]), unknown, None)
-    np.testing.assert_array_equal(stacked[..., 1], [[10, 20, 50, 50, 50, 60, 60]])
-    assert (fill_from_background(values, np.ones_like(unknown), None) == 0).all()
-
-
-def test_occluder_disparity():
-    holes = np.array([[0, 1, 1, 0, 0, 1]], bool)
-    disparity = np.array([[7, 0, 0, 2, 2, 0]], np.float32)
-    np.testing.assert_array_equal(occluder_disparity(holes, disparity), [[np.inf, 7, 7, np.inf, np.inf, np.inf]])
-
-
 def test_right_view_flow_corrects_disparity_change():
     height, width = 12, 40
     left_flow = np.zeros((height, width, 2), np.float32)
@@ -183,18 +152,6 @@ def test_right_view_flow_corrects_disparity_change():
     assert np.allclose(flow[..., 0], 1.5) and np.allclose(flow[..., 1], 0.0)
     flow = right_view_flow(left_flow, d_t, d_t + 0.5, holes)  # the point came nearer by 0.5 px
     assert np.allclose(flow[:, :-6, 0], 1.0)
-
-
-def test_compute_flow_finds_a_shift():
-    rng = np.random.default_rng(0)
-    base = (rng.random((12, 16)) * 255).astype(np.float32)
-    import cv2
-
-    img = cv2.resize(base, (128, 96), interpolation=cv2.INTER_CUBIC).clip(0, 255).astype(np.uint8)
-    shifted = np.roll(img, 2, axis=1)
-    flow = compute_flow(img, shifted, "medium")
-    assert flow.shape == (96, 128, 2) and flow.dtype == np.float32
-    assert abs(np.median(flow[10:-10, 10:-10, 0]) - 2.0) < 0.2
 
 
 @pytest.mark.parametrize(
@@ -241,42 +198,3 @@ def test_single_frame_and_no_neighbours_are_no_ops():
     filled, remaining = propagate(frames, warped, holes, FlowConfig(neighbors=0))
     np.testing.assert_array_equal(remaining, holes)
     np.testing.assert_array_equal(filled, warped)
-
-
-def test_left_flows_are_computed_once_for_both_branches(monkeypatch):
-    from spatialme.data.synthetic import SceneConfig, render_scene
-    from spatialme.data.textures import load_textures
-    from spatialme.inpaint.expand import de_branch
-    from spatialme.inpaint.learned import GatedInpainter, LearnedFill
-    from spatialme.warp import forward_warp
-
-    calls = []
-    real = flow_mod._pair_flows
-    monkeypatch.setattr(flow_mod, "_pair_flows", lambda dis, a, b: calls.append(1) or real(dis, a, b))
-    scene = render_scene(load_textures(), SceneConfig(height=48, width=80, frames=3, max_disparity=6.0, camera_speed=2.0), seed=1)
-    fill = LearnedFill(model=GatedInpainter(base_channels=4, levels=2), device="cpu")
-    warp = forward_warp(scene.left, scene.disparity)
-    fill(scene.left, scene.disparity, warp.image, warp.hole_mask)
-    first = len(calls)
-    assert first > 0
-    de_branch(scene.left, scene.disparity, fill)
-    assert len(calls) == first  # the DE branch reused the clip's flows
-    fill(scene.left.copy(), scene.disparity, warp.image, warp.hole_mask)
-    assert len(calls) > first  # another clip array: new flows
-
-
-def test_flows_at_reduced_size_read_like_upscaled(rng):
-    left = rng.integers(0, 256, (2, 90, 160, 3), dtype=np.uint8)
-    flows = flow_mod.LeftFlows(left, "fast", max_side=80)
-    assert flows.scaled and flows.size == (80, 45)
-    small = rng.standard_normal((45, 80, 2)).astype(np.float32)
-    import cv2
-
-    full = cv2.resize(small, (160, 90), interpolation=cv2.INTER_LINEAR) * np.float32(2.0)  # 2x in both axes
-    # at pixel centres (the holes) the direct read equals reading the scaled-up flow
-    xs, ys = rng.integers(0, 160, 50).astype(np.float32), rng.integers(0, 90, 50).astype(np.float32)
-    direct = flows.at(small, xs, ys)
-    np.testing.assert_allclose(direct, full[ys.astype(int), xs.astype(int)], atol=2e-3)
-    assert np.isnan(flows.at(small, np.array([-3.0], np.float32), np.array([5.0], np.float32))).all()
-    with pytest.raises(ValueError, match="max_side"):
-        FlowConfig(max_side=8)
