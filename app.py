@@ -183,6 +183,8 @@ def convert(
     depth_size: int = 0,
     start: float = 0.0,
     max_seconds: float = DEFAULT_SECONDS,
+    auto_strength: bool = True,
+    display: str = "headset",
     progress: gr.Progress = gr.Progress(),
     request: gr.Request = None,
 ):
@@ -200,16 +202,19 @@ def convert(
         depth_size: short side fed to the depth model (0 = automatic).
         start: seconds to skip.
         max_seconds: most seconds converted.
+        auto_strength: choose divergence and convergence per shot for ``display`` (the sliders then
+            do not apply; a disparity sidecar's pixels are used as they are).
+        display: "headset", "tv" or "phone": what the result is watched on.
     """
     with _failures_reported(request):
         return _convert(
             video, image, sidecar, sidecar_kind, fmt, variant, divergence, convergence, depth_size, start,
-            max_seconds, progress,
+            max_seconds, auto_strength, display, progress,
         )
 
 
 def _convert(video, image, sidecar, sidecar_kind, fmt, variant, divergence, convergence, depth_size, start,
-             max_seconds, progress) -> tuple:
+             max_seconds, auto_strength, display, progress) -> tuple:
     """The body of :func:`convert`."""
     source = _one_source(video, image)
     _check_variant(variant)
@@ -227,6 +232,7 @@ def _convert(video, image, sidecar, sidecar_kind, fmt, variant, divergence, conv
             source, fmt=fmt, variant=variant, divergence=divergence, convergence=convergence,
             depth_size=int(depth_size or 0), start=start, max_seconds=max_seconds, sidecar=sidecar,
             sidecar_kind=sidecar_kind, limits=LIMITS, progress=_reporter(progress),
+            strength="auto" if auto_strength else "fixed", display=display or "headset",
         )
     except USER_ERRORS as err:
         raise _user_error(err) from None
@@ -265,7 +271,8 @@ def _convert_outputs(job: support.ConvertJob, result) -> tuple:
     else:
         main = files[job.fmt] if job.fmt not in ("full-sbs", "anaglyph") else None
         videos, pictures = (main, files["full-sbs"], files["anaglyph"]), None
-    return (*videos, pictures, support.summary_markdown(job, result), *_stage_values(view), 0, job.job_id)
+    budget = result.report.get("png")  # the depth-budget plot
+    return (*videos, pictures, support.summary_markdown(job, result), budget, *_stage_values(view), 0, job.job_id)
 
 
 def _result_labels(fmt: str, main_label: str) -> dict[str, str]:
@@ -281,10 +288,11 @@ def _stage_values(view: support.StageView) -> tuple:
     return view.caption, view.gallery, view.left_right, view.branch_pair, view.branch, view.archive
 
 
-def show_results(main: str | None, sbs: str | None, anaglyph: str | None, pictures: list | None, job_id: str | None):
+def show_results(main: str | None, sbs: str | None, anaglyph: str | None, pictures: list | None, budget: str | None,
+                 job_id: str | None):
     """Show the result components that hold something; size the frame slider and branch menu."""
     stages = support.stage_summary(job_id) if job_id else {"frames": 0, "branches": []}
-    shown = [gr.update(visible=bool(value)) for value in (main, sbs, anaglyph, pictures)]
+    shown = [gr.update(visible=bool(value)) for value in (main, sbs, anaglyph, pictures, budget)]
     frames = max(stages["frames"], 1)
     return (
         *shown,
@@ -298,7 +306,7 @@ def show_example_results(job_id: str | None):
     """Layout after a cached example: its two videos, no chosen-format video, no photo results."""
     hidden = gr.update(value=None, visible=False)
     shown = gr.update(visible=True)
-    return (hidden, shown, shown, hidden, *show_results(None, None, None, None, job_id)[4:])
+    return (hidden, shown, shown, hidden, shown, *show_results(None, None, None, None, None, job_id)[5:])
 
 
 def show_frame(job_id: str | None, position: float, branch: str | None):
@@ -311,6 +319,11 @@ def show_frame(job_id: str | None, position: float, branch: str | None):
         gr.Warning(messages.visitor_message(err)[1], title="Stages unavailable")
         return (gr.skip(),) * len(VIEWER)
     return _stage_values(view)
+
+
+def manual_sliders(auto_strength: bool):
+    """The divergence and convergence sliders apply (and can be moved) only with automatic strength off."""
+    return gr.update(interactive=not auto_strength), gr.update(interactive=not auto_strength)
 
 
 def warn_variant(variant: str) -> None:
@@ -424,8 +437,17 @@ def _input_panel() -> dict[str, Any]:
     default = DEFAULT_VARIANT if VARIANT_STATUS.get(DEFAULT_VARIANT) is None else "poly"
     ui["variant"] = gr.Radio(_variant_choices(), value=default, label="Variant", info=_variant_info())
     with gr.Row():
-        ui["divergence"] = gr.Slider(0.0, 10.0, value=2.0, step=0.1, label="Divergence (3D strength, % of width)")
-        ui["convergence"] = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Convergence (screen: 0 far, 1 near)")
+        ui["auto_strength"] = gr.Checkbox(
+            value=True, label="Automatic strength (comfortable 3D)", elem_id="auto-strength",
+            info="Per shot: the depth fits the display's comfort band, the subject sits on the screen, floating "
+                 "windows at the edges. Off: the sliders below.",
+        )
+        ui["display"] = gr.Radio(list(support.DISPLAY_CHOICES), value="headset", label="Watched on", elem_id="display")
+    with gr.Row():
+        ui["divergence"] = gr.Slider(0.0, 10.0, value=2.0, step=0.1, label="Divergence (3D strength, % of width)",
+                                     interactive=False)
+        ui["convergence"] = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Convergence (screen: 0 far, 1 near)",
+                                      interactive=False)
     with gr.Row():
         ui["start"] = gr.Number(value=0.0, minimum=0.0, label="Start (s)", precision=2)
         ui["max_seconds"] = gr.Slider(
@@ -449,7 +471,7 @@ RESULT_HEIGHT = 320
 #: The stage viewer's components, in the order of ``_stage_values``.
 VIEWER = ("caption", "stages", "left_right", "branch_pair", "branch", "stage_zip")
 #: The Convert event's outputs, in the order of ``_convert_outputs``.
-CONVERT_OUTPUTS = ("main", "sbs", "anaglyph", "pictures", "summary", *VIEWER, "frame", "job_id")
+CONVERT_OUTPUTS = ("main", "sbs", "anaglyph", "pictures", "summary", "budget", *VIEWER, "frame", "job_id")
 
 
 def _result_panel() -> dict[str, Any]:
@@ -469,6 +491,11 @@ def _result_panel() -> dict[str, Any]:
         ui["anaglyph"] = gr.Video(
             label="Anaglyph (red-cyan glasses)", interactive=False, buttons=["download"], height=RESULT_HEIGHT,
             elem_id="anaglyph-video",
+        )
+        ui["budget"] = gr.Image(
+            label="Depth budget: parallax per frame, the comfort band (shaded) and the cuts", type="filepath",
+            format="png", visible=False, interactive=False, height=RESULT_HEIGHT, buttons=["download", "fullscreen"],
+            elem_id="depth-budget",
         )
     ui["pictures"] = gr.Gallery(
         label="Results", visible=False, format="png", columns=2, object_fit="contain", interactive=False,
@@ -500,9 +527,9 @@ def _result_panel() -> dict[str, Any]:
 def _wire_convert(ins: dict[str, Any], outs: dict[str, Any]) -> None:
     """Events of the Convert tab: every event shows progress on the status line only (or nowhere)."""
     inputs = [ins[k] for k in ("video", "image", "sidecar", "sidecar_kind", "fmt", "variant", "divergence",
-                               "convergence", "depth_size", "start", "max_seconds")]
+                               "convergence", "depth_size", "start", "max_seconds", "auto_strength", "display")]
     outputs = [outs[k] for k in CONVERT_OUTPUTS]
-    results = [outs[k] for k in ("main", "sbs", "anaglyph", "pictures")]
+    results = [outs[k] for k in ("main", "sbs", "anaglyph", "pictures", "budget")]
     layout = [*results, outs["frame"], outs["branch"], outs["stage_zip"]]
     quiet: dict[str, Any] = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
     run = ins["button"].click(
@@ -514,6 +541,7 @@ def _wire_convert(ins: dict[str, Any], outs: dict[str, Any]) -> None:
     ins["video"].upload(lambda: None, None, ins["image"], **quiet)  # one input at a time
     ins["image"].upload(lambda: None, None, ins["video"], **quiet)
     ins["variant"].input(warn_variant, ins["variant"], None, **quiet)
+    ins["auto_strength"].change(manual_sliders, ins["auto_strength"], [ins["divergence"], ins["convergence"]], **quiet)
     viewer = [outs[k] for k in VIEWER]
     stage_inputs = [outs["job_id"], outs["frame"], outs["branch"]]
     browse: dict[str, Any] = {"api_visibility": "private", "concurrency_limit": 4, "show_progress_on": outs["caption"],

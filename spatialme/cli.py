@@ -60,8 +60,18 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("input", help="video (mp4/mov/mkv/webm/gif), image, or a folder of them")
     conv.add_argument("-o", "--output", required=True, help="output file, or a folder (required for a folder input)")
     conv.add_argument("--format", type=_format, default="full-sbs", help=f"stereo layout: {', '.join(FORMATS)} (aliases: sbs, tb, rl, ...); default full-sbs")
-    conv.add_argument("--divergence", type=float, default=2.0, help="3D strength: total parallax in %% of width (default 2.0)")
-    conv.add_argument("--convergence", type=float, default=0.5, help="screen plane, 0 (far) .. 1 (near); default 0.5")
+    conv.add_argument("--divergence", type=float, help="3D strength: total parallax in %% of width (default 2.0; with --strength auto "
+                                                        "it is chosen per shot unless given)")
+    conv.add_argument("--convergence", type=float, help="screen plane, 0 (far) .. 1 (near) (default 0.5; with --strength auto the "
+                                                         "subject's depth per shot unless given)")
+    conv.add_argument("--strength", default="fixed", choices=("auto", "fixed"),
+                      help="auto: divergence and convergence per shot so that its parallax range fits --display's comfort band and "
+                           "the subject sits on the screen, floating windows at the edges; fixed (default): --divergence/--convergence")
+    conv.add_argument("--display", default="headset", choices=("headset", "tv", "phone"),
+                      help="what the result is watched on, for --strength auto and --report (default headset)")
+    conv.add_argument("--depth", metavar="FILE.npy", help="(T, H, W) float .npy (or .npz with one array) of relative inverse depth, larger = "
+                                                        "nearer, the input's aspect ratio; used instead of the depth model")
+    conv.add_argument("--report", metavar="PATH", help="write the depth-budget report PATH.json and its plot PATH.png")
     conv.add_argument("--variant", default=DEFAULT_VARIANT, choices=VARIANTS,
                       help=f"synthesis variant (Table III rows; default {DEFAULT_VARIANT}: all three branches fused by the refiner; poly is about 10x faster on a CPU)")
     conv.add_argument("--disparity", help="(T, H, W) float16/float32 .npy (or .npz holding one array, or one named 'disparity') of left-view "
@@ -210,8 +220,13 @@ def _progress_bar(quiet: bool, name: str):
         if quiet:
             return
         bar = state.get("bar")
+        if bar is not None and state.get("stage") != stage:  # a first pass (auto strength) ended
+            bar.close()
+            bar = None
         if bar is None:
-            bar = state["bar"] = tqdm(total=total, desc=name, unit="frame", file=sys.stderr, leave=False, disable=None)
+            desc = name if stage == "synthesis" else f"{name} ({stage})"
+            bar = state["bar"] = tqdm(total=total, desc=desc, unit="frame", file=sys.stderr, leave=False, disable=None)
+            state["stage"] = stage
         bar.update(done - bar.n)
 
     def close() -> None:
@@ -260,6 +275,7 @@ def _check_output_folder(folder: Path) -> None:
 
 
 def _convert(args: argparse.Namespace) -> int:
+    from .comfort import ComfortConfig
     from .depth import DepthModelUnavailable
     from .disparity import DisparityConfig
     from .pipeline import PipelineConfig, StereoPipeline
@@ -271,8 +287,12 @@ def _convert(args: argparse.Namespace) -> int:
     limits = VideoLimits(
         **{k: v for k, v in {"max_seconds": args.max_seconds, "max_side": args.max_side}.items() if v is not None}
     )
+    fixed = DisparityConfig(2.0 if args.divergence is None else args.divergence, 0.5 if args.convergence is None else args.convergence)
+    auto = args.strength == "auto"
+    comfort = ComfortConfig(strength=args.strength, display=args.display, divergence=args.divergence if auto else None,
+                            convergence=args.convergence if auto else None)
     config = PipelineConfig(
-        disparity=DisparityConfig(args.divergence, args.convergence),
+        disparity=fixed,
         device=args.device,
         depth_model=args.depth_model,
         depth_input_size=args.depth_size,
@@ -286,8 +306,9 @@ def _convert(args: argparse.Namespace) -> int:
             return 0
         raise ValueError(f"input: no videos or images in {args.input}")
     if batch:
-        if args.disparity:
-            raise ValueError("disparity: a .npy sidecar applies to one input, not a folder")
+        for flag in ("disparity", "depth", "report"):
+            if getattr(args, flag):
+                raise ValueError(f"{flag}: --{flag} applies to one input, not a folder")
         _check_output_folder(Path(args.output))
     pipe = StereoPipeline.from_pretrained(config=config)
     failures, bad_input = 0, 0
@@ -309,6 +330,9 @@ def _convert(args: argparse.Namespace) -> int:
                     limits=limits,
                     progress=update,
                     overwrite=args.overwrite,
+                    depth=args.depth,
+                    comfort=comfort,
+                    report=args.report,
                 )
         except OutputExists as exc:
             if not batch:
@@ -331,6 +355,8 @@ def _convert(args: argparse.Namespace) -> int:
         finally:
             close()
         print(result.summary())
+        if result.report:
+            print(f"wrote {result.report['json']} and {result.report['png']}")
     if failures:
         print(f"error: {failures} of {len(jobs)} inputs failed", file=sys.stderr)
         return EXIT_BAD_INPUT if bad_input == failures else EXIT_FAILED

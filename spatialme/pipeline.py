@@ -41,14 +41,17 @@ from .disparity import DisparityConfig, depth_to_disparity
 from .overlap import BackgroundConsumer, prefetch
 from .bands import BandConfig
 from .depth import StabilizerConfig
+from .devices import check_device_name, resolve_device
 from .inpaint.expand import ExpandConfig
 from .inpaint.flow import FlowConfig
 from .inpaint.pyramid import PyramidConfig
 from .scenes import SceneCutConfig, SceneCutDetector
 from .branches import BranchOutputs, run_branches
+from .comfort.session import open_session
 from .warp import WarpConfig
 
 if TYPE_CHECKING:  # torch is imported only when a learned variant runs
+    from .comfort.session import ComfortConfig, ComfortSession
     from .refiner import RefinedClip
 
 __all__ = ["VARIANTS", "DEFAULT_VARIANT", "STRIP_MARGIN", "PipelineConfig", "StereoOutput", "StageFrame", "ConvertResult",
@@ -122,6 +125,7 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         check_choice("poly_variant", self.poly_variant, ("sharp", "soft"))
         check_choice("kernels", self.kernels, ("auto", "numpy", "torch"))
+        check_device_name(self.device)
         if isinstance(self.chunk, bool) or not isinstance(self.chunk, int) or not 1 <= self.chunk <= 1024:
             raise ValueError(f"chunk: expected an integer in [1, 1024], got {self.chunk!r}")
         for name in ("chunk_pixels", "strip_pixels"):
@@ -173,6 +177,7 @@ class ConvertResult:
         stages: the inspected frames' stages, in frame order (see ``inspect``).
         notes: what was changed on the way, one line each (an output scaled down to fit
             H.264 level 6.2); also logged as warnings when the conversion starts.
+        report: ``{"json": path, "png": path}`` of the depth-budget report, when one was asked for.
     """
 
     output: str
@@ -185,6 +190,7 @@ class ConvertResult:
     outputs: dict[str, str] = field(default_factory=dict)
     stages: list["StageFrame"] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    report: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> str:
         """One line for the CLI."""
@@ -324,7 +330,7 @@ class _DisparitySource:
         name: argument name for messages.
     """
 
-    def __init__(self, value: str | os.PathLike | np.ndarray, name: str = "disparity") -> None:
+    def __init__(self, value: str | os.PathLike | np.ndarray, name: str = "disparity", unit: str = "pixels") -> None:
         self.name = name
         self._array: np.ndarray | None = None
         self._zip: zipfile.ZipFile | None = None
@@ -343,7 +349,7 @@ class _DisparitySource:
             raise ValueError(f"{name}: expected a .npy/.npz path or an array, got {type(value).__name__}")
         numeric = np.issubdtype(self.dtype, np.floating) or (self._array is not None and np.issubdtype(self.dtype, np.integer))
         if len(self.shape) != 3 or not numeric:
-            raise ValueError(f"{name}: expected a float (T, H, W) array of pixels, got {self.dtype} {tuple(self.shape)}")
+            raise ValueError(f"{name}: expected a float (T, H, W) array of {unit}, got {self.dtype} {tuple(self.shape)}")
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -581,11 +587,7 @@ class StereoPipeline:
     @property
     def device(self) -> str:
         """Torch device for the learned parts (``config.device``, ``"auto"`` resolved)."""
-        if self.config.device != "auto":
-            return self.config.device
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return resolve_device(self.config.device)
 
     def _refine(self, branches: BranchOutputs, maps_for: Sequence[int] = ()) -> RefinedClip:
         """Fuse the three branches with the MHFU refiner (packed bands on a CPU, whole frames on
@@ -694,6 +696,9 @@ class StereoPipeline:
         extra_outputs: dict[str, str | os.PathLike] | None = None,
         inspect: int = 0,
         overwrite: bool = False,
+        depth: str | os.PathLike | np.ndarray | None = None,
+        comfort: "ComfortConfig | str | None" = None,
+        report: str | os.PathLike | None = None,
     ) -> ConvertResult:
         """Convert a video or image file to a stereo file.
 
@@ -718,6 +723,12 @@ class StereoPipeline:
             inspect: keep every stage of this many evenly spaced frames in
                 ``ConvertResult.stages`` (for side-by-side inspection).
             overwrite: replace existing output files (only once the new ones are complete).
+            depth: optional ``(T, H, W)`` relative inverse depth (larger = nearer; ``.npy``/``.npz``
+                or an array, the input's aspect ratio) instead of the depth model.
+            comfort: :class:`spatialme.comfort.ComfortConfig` (or ``"auto"``): divergence and
+                convergence per shot for a display, floating windows; ``None`` = the fixed
+                ``config.disparity``.
+            report: ``PATH`` for the depth-budget report ``PATH.json`` and ``PATH.png``.
 
         Returns:
             :class:`ConvertResult`.
@@ -736,13 +747,17 @@ class StereoPipeline:
         if not (np.isfinite(start) and start >= 0):
             raise ValueError(f"start: expected seconds >= 0, got {start!r}")
         formats = {fmt: Path(output_path), **{canonical_format(f): Path(p) for f, p in (extra_outputs or {}).items()}}
-        inputs = [input_path] + ([disparity] if isinstance(disparity, (str, os.PathLike)) else [])
+        inputs = [input_path] + [p for p in (disparity, depth) if isinstance(p, (str, os.PathLike))]
         with contextlib.ExitStack() as stack:
             claim = stack.enter_context(video.OutputClaim(list(formats.values()), overwrite=overwrite, inputs=inputs))
             source = _DisparitySource(disparity) if disparity is not None else None
             if source is not None:
                 stack.callback(source.close)
-            result = self._convert_claimed(input_path, formats, claim, variant, source, start, max_frames, limits, progress, inspect)
+            session = open_session(self, comfort, depth=depth, disparity=source, report=report)
+            if session is not None:
+                stack.callback(session.close)  # deletes the first pass's temporary depth, also on errors and signals
+            result = self._convert_claimed(input_path, formats, claim, variant, source, start, max_frames, limits, progress,
+                                           inspect, session)
         result.seconds = time.perf_counter() - t0
         return result
 
@@ -758,6 +773,7 @@ class StereoPipeline:
         limits: video.VideoLimits,
         progress: ProgressFn | None,
         inspect: int,
+        session: "ComfortSession | None" = None,
     ) -> ConvertResult:
         """:meth:`convert` once the outputs are claimed (``formats``: format -> path, main first)."""
         self.check_variant(variant)
@@ -776,28 +792,36 @@ class StereoPipeline:
         if source is not None:
             source.check(first, total, info.height, info.width)
             detector = SceneCutDetector(self.config.scene_cuts) if self.config.scene_cuts is not None else None
-        else:
+        elif session is None:
             self.depth_estimator.reset()  # loads the model now, before any output is written
         sizes, notes = self._output_sizes(formats, info)
         keep = set(np.linspace(0, total - 1, min(inspect, total)).round().astype(int).tolist()) if inspect > 0 else set()
         stages: list[StageFrame] = []
 
+        def read_chunks() -> Iterator[np.ndarray]:
+            if info.is_image:
+                return iter([video.read_image(input_path)[None]])
+            step = chunk_frames(info.height, info.width, self.config)
+            # decoded one chunk ahead, in a thread, while this one is synthesised
+            return prefetch(video.read_frames(info, start=start, max_frames=total, chunk=step, limits=limits), depth=1)
+
+        if session is not None:  # checks, and for auto strength the first pass and every shot's plan
+            session.prepare(info, first, total, read_chunks, progress)
+
         def stereo_chunks() -> Iterator[dict[str, np.ndarray]]:
             done = 0
-            if info.is_image:
-                chunks: Iterator[np.ndarray] = iter([video.read_image(input_path)[None]])
-            else:
-                step = chunk_frames(info.height, info.width, self.config)
-                # decoded one chunk ahead, in a thread, while this one is synthesised
-                chunks = prefetch(video.read_frames(info, start=start, max_frames=total, chunk=step, limits=limits), depth=1)
-            for chunk in chunks:
-                if source is not None:
+            for chunk in read_chunks():
+                if session is not None:
+                    disp, cuts = session.chunk(done, chunk)
+                elif source is not None:
                     disp = source.frames(first + done, first + done + len(chunk))
                     cuts = detector.process(chunk) if detector is not None else None
                 else:
                     disp = self.estimate_disparity(chunk)
                     cuts = self.depth_estimator.last_cuts
                 right, kept = self._synthesize_chunk(chunk, disp, variant, done, keep, cuts)
+                if session is not None:  # floating windows; parallax recorded for the report
+                    chunk, right = session.finish(done, chunk, disp, right)
                 stages.extend(kept)
                 done += len(chunk)
                 if progress is not None:
@@ -846,6 +870,7 @@ class StereoPipeline:
             outputs={f: str(p) for f, p in formats.items()},
             stages=stages,
             notes=notes,
+            report=session.write_report() if session is not None else {},
         )
 
     def _output_sizes(self, formats: dict[str, Path], info: video.VideoInfo) -> tuple[dict[str, tuple[int, int]], list[str]]:

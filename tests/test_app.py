@@ -66,8 +66,10 @@ def _no_depth(app_module) -> None:
 
 def test_convert_with_sidecar_returns_playable_stereo_and_stages(client):
     out = client.predict(video=handle_file(GARDEN), sidecar=handle_file(GARDEN_DISPARITY), variant="poly", api_name="/convert")
-    main, sbs, anaglyph, pictures, summary, caption, stages, left_right, branch_pair, branch, stage_zip, frame = out
+    main, sbs, anaglyph, pictures, summary, budget, caption, stages, left_right, branch_pair, branch, stage_zip, frame = out
     assert main is None and not pictures  # full SBS is the default: shown once
+    assert Path(budget).suffix == ".png"  # the depth-budget plot beside the results
+    assert "strength as in the sidecar's pixels" in summary  # a disparity sidecar is used as it is
     info = probe(sbs)
     assert (info.width, info.height, info.frames, info.has_audio) == (2 * W, H, FRAMES, True)
     sbs_frames = _decode(sbs)
@@ -181,6 +183,7 @@ def test_result_players_are_output_only_with_downloads(app_module):
         props = components[elem_id]["props"]
         assert props["interactive"] is False, elem_id  # no "Drop Video Here", no trim/upload/camera
         assert "download" in props["buttons"], elem_id
+    assert components["depth-budget"]["props"]["interactive"] is False  # the plot, beside the players
     for elem_id in ("result-pictures", "stages"):
         props = components[elem_id]["props"]
         assert props["interactive"] is False and "download" in props["buttons"], elem_id

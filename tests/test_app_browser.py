@@ -147,6 +147,9 @@ def test_convert_full_variant_in_the_browser(page, tmp_path, shots):
     assert duration == pytest.approx(2.5, abs=0.2)
     assert _wait_playable(page, "#anaglyph-video")[1:3] == [256, 144]
     page.locator("#run-status").get_by_text("Converted 30 frames").wait_for()
+    # the depth-budget plot beside the players, loaded
+    page.wait_for_function("() => { const i = document.querySelector('#depth-budget img'); return i && i.complete && i.naturalWidth > 0 }")
+    assert page.locator("#depth-budget img").evaluate("i => [i.naturalWidth, i.naturalHeight]") == [1000, 620]
 
     # the result downloads and decodes
     saved = _download(page, page.locator("#sbs-video").get_by_role("button", name=re.compile("download", re.I)), tmp_path)

@@ -23,7 +23,10 @@ is tested without a browser and reused by other front ends.
 * **Sidecars.** A disparity ``.npy`` (pixels) is used as is when it fits; a depth sidecar
   (``.npy``, or a grey video/image where white is near) is normalised robustly
   (2nd..98th percentile) and mapped to disparity with the user's divergence and
-  convergence. Any sidecar with the input's aspect ratio is resized to the working size;
+  convergence; with automatic strength it is kept as nearness instead
+  (:func:`prepare_nearness`) and every shot gets its own divergence and convergence
+  (:mod:`spatialme.comfort`). Every conversion writes a depth-budget report, whose plot the
+  app shows beside the results. Any sidecar with the input's aspect ratio is resized to the working size;
   disparity in pixels scales with the width.
 * **Stages.** The inspected frames' stages are saved as one uncompressed ``.npz`` per
   frame in the job folder, and pictures are built on demand for the frame the slider
@@ -47,10 +50,10 @@ from .evaluation import (
 )
 from .jobs import job_folder, jobs_root, keep_job, new_job, prune_jobs
 from .models import (
-    DEPTH_SIZE_CHOICES, FORMAT_CHOICES, SIDECAR_KINDS, VARIANT_CHOICES, AppLimits, AppModels, ProgressFn,
+    DEPTH_SIZE_CHOICES, DISPLAY_CHOICES, FORMAT_CHOICES, SIDECAR_KINDS, VARIANT_CHOICES, AppLimits, AppModels, ProgressFn,
     depth_missing_message, load_models, request_pipeline, variant_status,
 )
-from .sidecar import prepare_disparity
+from .sidecar import prepare_disparity, prepare_nearness
 from .stages import (
     BRANCH_VIEWS, REFINER_LEGEND, REFINER_ROLES, StageView, colorize_disparity, mask_image, overlay_holes,
     publish_conversion, refiner_picture, stage_summary, stage_view, value_map_image,
@@ -70,6 +73,7 @@ __all__ = [
     "AppModels",
     "ConvertJob",
     "DEPTH_SIZE_CHOICES",
+    "DISPLAY_CHOICES",
     "EvalJob",
     "EvalOutcome",
     "FORMAT_CHOICES",
@@ -92,6 +96,7 @@ __all__ = [
     "plan_conversion",
     "plan_evaluation",
     "prepare_disparity",
+    "prepare_nearness",
     "probe_upload",
     "prune_jobs",
     "publish_conversion",

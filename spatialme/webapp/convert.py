@@ -11,12 +11,13 @@ from typing import Any
 import numpy as np
 
 from .. import video
+from ..comfort import ComfortConfig
 from ..compose import canonical_format, layout_tag
 from ..disparity import DisparityConfig
 from ..pipeline import DEFAULT_VARIANT, VARIANTS, ConvertResult
 from .jobs import new_job
 from .models import AppLimits, AppModels, ProgressFn, depth_missing_message, request_pipeline
-from .sidecar import check_kind, resize_frame, prepare_disparity
+from .sidecar import check_kind, prepare_disparity, prepare_nearness, resize_frame
 
 @dataclass(frozen=True)
 class ConvertJob:
@@ -41,6 +42,12 @@ class ConvertJob:
         depth_size: short side fed to the depth model (``None`` = default).
         inspect: frames whose stages are kept.
         notes: changes made to the request (downscaled, trimmed), to show the user.
+        strength: ``"auto"`` (divergence and convergence per shot for ``display``) or ``"fixed"``.
+        display: ``"headset"``, ``"tv"`` or ``"phone"`` (:mod:`spatialme.comfort.displays`).
+        depth_path: prepared nearness ``.npy`` (larger = nearer) for automatic strength with a
+            depth sidecar, or ``None``.
+        report_path: ``PATH`` of the depth-budget report (``PATH.json``, ``PATH.png``), or ``None``.
+        sidecar_kind: what the uploaded sidecar held (``"disparity"``, ``"nearness"``, ``"distance"``), or ``None``.
     """
 
     job_id: str
@@ -62,11 +69,16 @@ class ConvertJob:
     depth_size: int | None
     inspect: int
     notes: tuple[str, ...] = ()
+    strength: str = "fixed"
+    display: str = "headset"
+    depth_path: str | None = None
+    report_path: str | None = None
+    sidecar_kind: str | None = None
 
     @property
     def needs_depth(self) -> bool:
         """Whether the depth model has to run (no sidecar)."""
-        return self.disparity_path is None
+        return self.disparity_path is None and self.depth_path is None
 
 
 # --------------------------------------------------------------------------- planning
@@ -127,6 +139,8 @@ def plan_conversion(
     limits: AppLimits = AppLimits(),
     root: str | os.PathLike | None = None,
     progress: ProgressFn | None = None,
+    strength: str = "fixed",
+    display: str = "headset",
 ) -> ConvertJob:
     """Check an upload against the web limits and prepare everything the GPU part needs.
 
@@ -143,6 +157,10 @@ def plan_conversion(
         limits: the app's limits.
         root: where job folders go (``None`` = :func:`jobs_root`).
         progress: called as ``progress(done, total, stage)`` while downscaling.
+        strength: ``"auto"``: divergence and convergence per shot for ``display`` (from the
+            depth model or a depth sidecar; a disparity sidecar's pixels are used as they are);
+            ``"fixed"``: ``divergence`` and ``convergence``.
+        display: ``"headset"``, ``"tv"`` or ``"phone"``.
 
     Returns:
         A :class:`ConvertJob`; ``notes`` lists what was changed (downscaled, trimmed).
@@ -155,6 +173,7 @@ def plan_conversion(
     if variant not in VARIANTS:
         raise ValueError(f"variant: expected one of {', '.join(VARIANTS)}, got {variant!r}")
     DisparityConfig(divergence, convergence)  # validates both
+    ComfortConfig(strength=strength, display=display)  # validates both
     start, max_seconds = _check_window(start, max_seconds, limits)
     kind = check_kind(sidecar_kind)
     info = probe_upload(source, limits)
@@ -174,8 +193,15 @@ def plan_conversion(
         )
         input_path = _downscale(info, folder, width, height, start, total, limits, progress)
         start, offset = 0.0, 0
-    disparity_path = None
-    if sidecar is not None:
+    disparity_path = depth_path = None
+    if sidecar is not None and kind == "disparity":
+        strength = "fixed"  # pixels are used as they are: there is no depth to choose a strength from
+    if sidecar is not None and strength == "auto":
+        depth_path = prepare_nearness(
+            sidecar, kind, info, folder / "nearness.npy", size=(width, height), first=first, total=total,
+            offset=offset, start_s=first / info.fps, limits=limits,
+        )
+    elif sidecar is not None:
         disparity_path = prepare_disparity(
             sidecar, kind, info, folder / "disparity.npy", size=(width, height), first=first, total=total,
             offset=offset, divergence=divergence, convergence=convergence, start_s=first / info.fps, limits=limits,
@@ -185,7 +211,8 @@ def plan_conversion(
         start=start, frames=total, fps=info.fps, width=width, height=height, disparity_path=disparity_path,
         fmt=fmt, outputs=output_paths(name, folder, fmt, info.is_image), variant=variant,
         divergence=float(divergence), convergence=float(convergence), depth_size=depth_size or None,
-        inspect=min(limits.inspect_frames, total), notes=tuple(notes),
+        inspect=min(limits.inspect_frames, total), notes=tuple(notes), strength=strength, display=display,
+        depth_path=depth_path, report_path=str(folder / "depth_budget"), sidecar_kind=kind if sidecar is not None else None,
     )
 
 
@@ -326,6 +353,7 @@ def run_conversion(models: AppModels, job: ConvertJob, progress: ProgressFn | No
     return pipe.convert(
         job.input_path, job.outputs[job.fmt], fmt=job.fmt, variant=job.variant, disparity=job.disparity_path,
         start=job.start, max_frames=job.frames, progress=progress, extra_outputs=extras, inspect=job.inspect,
+        depth=job.depth_path, comfort=ComfortConfig(strength=job.strength, display=job.display), report=job.report_path,
     )
 
 
@@ -334,11 +362,41 @@ def summary_markdown(job: ConvertJob, result: ConvertResult) -> str:
     rate = result.frames / result.seconds if result.seconds > 0 else float("inf")
     seconds = result.frames / job.fps
     what = "1 image" if job.is_image else f"{result.frames} frames ({seconds:.1f} s at {job.fps:.3g} fps)"
-    depth = "the uploaded sidecar" if job.disparity_path else "the depth model"
+    depth = "the uploaded sidecar" if not job.needs_depth else "the depth model"
     return (
         f"**Converted** {what} of `{job.source_name}` at {job.width}x{job.height}, variant **{job.variant}**, "
-        f"divergence {job.divergence:g} %, convergence {job.convergence:g}; disparity from {depth}. "
-        f"{result.seconds:.1f} s ({rate:.1f} frames/s)."
+        f"{_strength_text(job, result)}; disparity from {depth}. {result.seconds:.1f} s ({rate:.1f} frames/s)."
     )
+
+
+def _strength_text(job: ConvertJob, result: ConvertResult) -> str:
+    """How strong the 3D was: the fixed settings, or what automatic strength chose per shot."""
+    report = _read_report(result)
+    if job.strength != "auto" or report is None:
+        if job.sidecar_kind == "disparity":
+            return "strength as in the sidecar's pixels"
+        return f"divergence {job.divergence:g} %, convergence {job.convergence:g}"
+    shots = report["shots"]
+    lo, hi = report["band_pct"]
+    divergences = [s["divergence"] for s in shots]
+    spread = f"{min(divergences):.2f}" if len(set(divergences)) == 1 else f"{min(divergences):.2f}-{max(divergences):.2f}"
+    windows = sum(s["window"] for s in shots)
+    pulled = sum(s["pulled"] for s in shots)
+    extra = "".join([f", floating windows in {windows}" if windows else "", f", screen pulled back in {pulled}" if pulled else ""])
+    return (f"automatic strength for a {job.display} (comfort band {lo:.2f}-{hi:.2f} % of the width): "
+            f"{len(shots)} shot{'s' if len(shots) != 1 else ''}, divergence {spread} %{extra}")
+
+
+def _read_report(result: ConvertResult) -> dict | None:
+    """The conversion's depth-budget report, if it wrote one."""
+    import json
+
+    path = result.report.get("json") if getattr(result, "report", None) else None
+    if not path:
+        return None
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import video
+from ..comfort import DISPLAYS
 from ..compose import FORMATS
 from ..disparity import DisparityConfig
 from ..pipeline import VARIANTS, StereoPipeline, VariantUnavailable
@@ -45,6 +46,13 @@ DEPTH_SIZE_CHOICES: tuple[tuple[str, int], ...] = (
     ("518 (the model's training size)", 518),
     ("756 (finest, slowest)", 756),
 )
+
+#: What the result is watched on, for automatic strength, ``(label, display)`` (:mod:`spatialme.comfort.displays`).
+DISPLAY_CHOICES: tuple[tuple[str, str], ...] = tuple(
+    (f"{label} ({DISPLAYS[name].band_pct[0]:.2f}-{DISPLAYS[name].band_pct[1]:.2f} % of width)", name)
+    for label, name in (("VR/AR headset", "headset"), ("TV", "tv"), ("Phone", "phone"))
+)
+assert tuple(d for _, d in DISPLAY_CHOICES) == tuple(DISPLAYS)
 
 #: What a sidecar file holds, ``(label, kind)``.
 SIDECAR_KINDS: tuple[tuple[str, str], ...] = (

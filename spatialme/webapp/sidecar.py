@@ -102,6 +102,56 @@ def prepare_disparity(
     return os.fspath(output)
 
 
+def prepare_nearness(
+    sidecar: str | os.PathLike,
+    kind: str,
+    info: video.VideoInfo,
+    output: str | os.PathLike,
+    *,
+    size: tuple[int, int],
+    first: int,
+    total: int,
+    offset: int,
+    start_s: float = 0.0,
+    limits: AppLimits = AppLimits(),
+) -> str:
+    """Turn a depth sidecar into the nearness ``.npy`` that automatic strength reads (``depth=``).
+
+    Args:
+        sidecar: a ``.npy`` (``(T, H, W)``, or ``(H, W)`` for an image) or a grey video/image.
+        kind: ``"nearness"`` (larger = nearer) or ``"distance"`` (larger = farther; inverted).
+        info, size, first, total, offset, start_s, limits: as for :func:`prepare_disparity`.
+
+    Returns:
+        Path of a ``(offset + total, height, width)`` float32 nearness ``.npy`` (larger = nearer,
+        the sidecar's own units; frames before ``offset`` are zero and never read).
+
+    Raises:
+        ValueError: a disparity kind, or a sidecar that does not fit (the message says why).
+    """
+    kind = check_kind(kind)
+    if kind == "disparity":
+        raise ValueError("sidecar_kind: automatic strength needs depth ('nearness' or 'distance'), not disparity")
+    name = Path(os.fspath(sidecar)).name
+    width, height = size
+    frames = _sidecar_frames(sidecar, kind, info, first, total, start_s, limits)
+    src_h, src_w = frames.shape[1:3]
+    if abs(src_w / src_h - info.width / info.height) > 0.02 * info.width / info.height:
+        raise ValueError(
+            f"sidecar: {name} is {src_w}x{src_h} but the video is {info.width}x{info.height}; they must have the same "
+            "aspect ratio"
+        )
+    out = np.lib.format.open_memmap(os.fspath(output), mode="w+", dtype=np.float32, shape=(offset + total, height, width))
+    for i in range(total):
+        near = _nearness(np.asarray(frames[i], np.float32), kind)
+        if not np.isfinite(near).all():
+            raise ValueError(f"sidecar: {name} holds NaN or infinite values (frame {first + i})")
+        out[offset + i] = resize_frame(near, width, height)
+    out.flush()
+    del out
+    return os.fspath(output)
+
+
 def _sidecar_frames(sidecar: str | os.PathLike, kind: str, info: video.VideoInfo, first: int, total: int,
                     start_s: float, limits: AppLimits) -> np.ndarray:
     """The sidecar's ``total`` frames from ``first`` as a ``(total, h, w)`` array (memory-mapped for .npy)."""
