@@ -17,6 +17,7 @@ Modules, one concern each:
 - :mod:`.session`: :class:`ComfortConfig` and :class:`ComfortSession`, the part of a
   conversion that runs the first pass (depth once, kept in a temporary memory map, or a depth
   sidecar), maps each shot and records the parallax.
+- :mod:`.sidecar`: :class:`DepthSidecar`, a ``--depth`` file read a chunk at a time.
 - :mod:`.report`: ``PATH.json`` and the plot ``PATH.png``.
 """
 
@@ -25,7 +26,8 @@ from __future__ import annotations
 from .displays import COMFORT_DEG, DISPLAYS, FLAT_DEG, Display, get_display, parallax_pct
 from .plan import ShotPlan, apply_window, frame_stats, parallax_percentiles, plan_shot, shot_bounds, window_gain
 from .report import build_report, draw_plot, write_report
-from .session import STRENGTHS, ComfortConfig, ComfortSession, DepthSidecar, open_session, report_paths
+from .session import STRENGTHS, ComfortConfig, ComfortSession, open_session, report_paths
+from .sidecar import DepthSidecar
 
 __all__ = [
     "COMFORT_DEG",
