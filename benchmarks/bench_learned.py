@@ -19,15 +19,18 @@ Rows (median and IQR of ``--runs`` calls, after a warm-up call):
   network on bands around the holes left), per frame of the 4-frame clip.
 
 The network is untrained (speed does not depend on the weights). Training speed
-(``train steps/s``) is :func:`spatialme.inpaint.learned.train_inpainter` at the paper's
-batch of 4 and 64 px crops, rendering a fresh synthetic scene per sample.
+(``train steps/s``) is the training loop :func:`spatialme.train.train` (the one
+``python -m spatialme train inpainter`` runs) at the paper's batch of 4 and 64 px crops from
+a pool of 8 synthetic scenes, timed from its log after 2 warm-up steps (pool building excluded).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import os
-import time
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -38,7 +41,8 @@ from spatialme.data.synthetic import SceneConfig, render_scene  # noqa: E402
 from spatialme.data.textures import load_textures  # noqa: E402
 from spatialme.inpaint.flow import FlowConfig, propagate  # noqa: E402
 from spatialme.bands import BandConfig, plan_bands  # noqa: E402
-from spatialme.inpaint.learned import GatedInpainter, LearnedFill, inpaint_frames, train_inpainter  # noqa: E402
+from spatialme.inpaint.learned import GatedInpainter, LearnedFill, inpaint_frames  # noqa: E402
+from spatialme.train import TrainConfig, train  # noqa: E402
 from spatialme.warp import forward_warp  # noqa: E402
 
 SIZES = {"480p": (480, 854), "720p": (720, 1280)}
@@ -75,13 +79,14 @@ def bench_size(name: str, runs: int, textures: list[np.ndarray], model: GatedInp
     return rows
 
 
-def bench_training(textures: list[np.ndarray], steps: int) -> float:
-    """Steps per second of :func:`train_inpainter` (batch 4, 64 px crops), after 2 warm-up steps."""
-    model = GatedInpainter()
-    train_inpainter(model, textures, 2, batch=4, crop=64, seed=1)
-    start = time.perf_counter()
-    train_inpainter(model, textures, steps, batch=4, crop=64, seed=2)
-    return steps / (time.perf_counter() - start)
+def bench_training(steps: int) -> float:
+    """Steps per second of the training loop (batch 4, 64 px crops), after 2 warm-up steps."""
+    with tempfile.TemporaryDirectory() as out:
+        config = TrainConfig(stage="inpainter", out=out, steps=steps + 2, batch=4, crop=64, pool_scenes=8, seed=2,
+                             log_every=1, ckpt_every=steps + 2)
+        train(config)
+        rows = list(csv.DictReader((Path(out) / "log.csv").open()))
+    return steps / (float(rows[-1]["seconds"]) - float(rows[1]["seconds"]))
 
 
 def main() -> None:
@@ -108,7 +113,7 @@ def main() -> None:
             notes = ", ".join(f"{k}={v:.3g}" for k, v in values.items() if k not in ("median_ms", "iqr_ms"))
             print(f"{'':6}{row:<22} {values['median_ms']:>9.1f} {values['iqr_ms']:>8.1f}  {notes}")
     if args.train_steps:
-        results["train_steps_per_s"] = bench_training(textures, args.train_steps)
+        results["train_steps_per_s"] = bench_training(args.train_steps)
         print(f"\ntraining (batch 4, 64 px crops): {results['train_steps_per_s']:.2f} steps/s")
     meta["load_average_end"] = os.getloadavg()
     print("\nsaved", save("learned", {"meta": meta, "results": results}))

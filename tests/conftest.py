@@ -118,3 +118,12 @@ def _unwritable(folder: Path):
 def unwritable():
     """``with unwritable(folder):`` makes ``folder`` refuse new files for the block (see :func:`_unwritable`)."""
     return _unwritable
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny tensors: thread hand-off costs more than it gains (and much more on a busy CI box)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

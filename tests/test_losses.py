@@ -63,6 +63,13 @@ def test_content_loss_is_independent_of_image_size_and_channels():
     torch.testing.assert_close(small, torch.tensor(0.1 * (10 + 1) / 2))
 
 
+def test_content_loss_weights_holes():
+    pred, target = torch.zeros(1, 3, 2, 2), torch.ones(1, 3, 2, 2)
+    mask = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])
+    assert content_loss(pred, target, mask).item() == pytest.approx((10 + 3) / 4)
+    assert content_loss(pred, target, mask, alpha=1.0).item() == pytest.approx(1.0)
+
+
 def test_content_loss_validates():
     with pytest.raises(ValueError, match="target"):
         content_loss(torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 4, 5), torch.zeros(1, 4, 4))

@@ -41,21 +41,25 @@ Rendering is one ``cv2.remap`` per frame plus two small numba kernels (row resam
 premultiplied "over"), no per-pixel Python: a 128x192 8-frame clip takes about 15 ms and
 a 720p 24-frame one about 1.5-2 s. The kernels are serial on purpose: many small parallel
 regions per frame lose to thread hand-off, and dataset builders parallelise over scenes.
+
+The photo crops and silhouette mattes the layers are painted with are :mod:`.sprites`;
+:class:`StereoScene` and its storage (:func:`write_scene`, :func:`read_scene`) are
+:mod:`.stereo_scene`, importable from here as well.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import cv2
 import numba
 import numpy as np
 
-from ..checks import check_array, check_choice, check_image, check_range
+from ..checks import check_choice, check_image, check_range
+from .sprites import SILHOUETTES, silhouette_matte, texture_crop
+from .stereo_scene import StereoScene, read_scene, write_scene
 
 __all__ = ["BACKGROUNDS", "SHAPES", "SILHOUETTES", "SceneConfig", "StereoScene", "render_scene", "write_scene", "read_scene"]
 
@@ -65,12 +69,7 @@ BACKGROUNDS = ("slanted", "curved", "random")
 #: Accepted values of :attr:`SceneConfig.shapes`.
 SHAPES = ("blobs", "varied")
 
-#: Silhouette kinds of ``shapes="varied"`` (each object draws one, uniformly).
-SILHOUETTES = ("blob", "polygon", "limbs", "ring", "fringe")
-
-_SUPERSAMPLE = 4  # matte drawing resolution factor
 _TEX_MARGIN = 4  # px of background texture beyond the sampled extent (bicubic footprint)
-_MATTE_MARGIN = 2  # px of zero alpha around a sprite
 _BG_FRACTION = 0.4  # background disparity lies in [0, 0.4 * max_disparity]
 _OBJ_FRACTION = 0.5  # objects lie in [0.5, 1] * max_disparity
 
@@ -126,27 +125,6 @@ class SceneConfig:
         check_choice("shapes", self.shapes, SHAPES)
 
 
-@dataclass
-class StereoScene:
-    """A rendered stereo clip with its exact ground truth.
-
-    Attributes:
-        left: ``(T, H, W, 3) uint8`` left view.
-        right: ``(T, H, W, 3) uint8`` true right view.
-        disparity: ``(T, H, W) float32`` left-view disparity, px (``>= 0``);
-            ``right[y, x - d] = left[y, x]``.
-        right_disparity: ``(T, H, W) float32`` disparity of what the right view shows, px.
-        meta: JSON-serialisable description (seed, config, background kind, the object
-            disparities, the camera path).
-    """
-
-    left: np.ndarray
-    right: np.ndarray
-    disparity: np.ndarray
-    right_disparity: np.ndarray
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
 @dataclass(frozen=True)
 class _Plane:
     """Background plane ``D(X, y) = a + b X + fy[y]`` in plane coordinates (px)."""
@@ -188,26 +166,6 @@ def _smooth_path(rng: np.random.Generator, frames: int, max_speed: float) -> np.
     speed = np.linspace(rng.uniform(-max_speed, max_speed), rng.uniform(-max_speed, max_speed), frames)
     pos = np.concatenate([[0.0], np.cumsum(speed[:-1])])
     return pos - pos[frames // 2]
-
-
-def _random_crop(rng: np.random.Generator, texture: np.ndarray, out_h: int, out_w: int, max_zoom: float = 2.0) -> np.ndarray:
-    """A random crop of ``texture`` resized to ``(out_h, out_w, 3) uint8``, maybe mirrored.
-
-    The crop covers ``zoom`` texture px per output px, ``zoom`` drawn in ``[0.6, 1] *
-    min(max_zoom, fit)`` where ``fit`` is the largest zoom the texture allows; a small
-    texture is enlarged (bicubic), a large one shrunk (area averaging).
-    """
-    th, tw = texture.shape[:2]
-    z_hi = min(tw / out_w, th / out_h, max_zoom)
-    zoom = rng.uniform(0.6 * z_hi, z_hi)
-    cw, ch = min(tw, max(1, round(out_w * zoom))), min(th, max(1, round(out_h * zoom)))
-    x0, y0 = int(rng.integers(0, tw - cw + 1)), int(rng.integers(0, th - ch + 1))
-    crop = texture[y0 : y0 + ch, x0 : x0 + cw]
-    interp = cv2.INTER_AREA if zoom > 1 else cv2.INTER_CUBIC
-    out = cv2.resize(crop, (out_w, out_h), interpolation=interp)
-    if rng.random() < 0.5:
-        out = out[:, ::-1]
-    return np.ascontiguousarray(out)
 
 
 def _plane(
@@ -286,73 +244,6 @@ def _sample_rows(image: np.ndarray, x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _blob_points(rng: np.random.Generator, cx: float, cy: float, rx: float, ry: float, wobble: float = 0.35, kmax: int = 6) -> np.ndarray:
-    """Outline ``(256, 2)`` of a radial Fourier blob ``r(theta) = 1 + sum_k c_k cos(k theta + phi_k)``."""
-    theta = np.linspace(0.0, 2.0 * np.pi, 256, endpoint=False)
-    radius = np.ones_like(theta)
-    for k in range(2, kmax + 1):
-        radius += rng.uniform(-wobble, wobble) / k**0.8 * np.cos(k * theta + rng.uniform(0, 2 * np.pi))
-    radius /= radius.max()
-    return np.stack([cx + rx * radius * np.cos(theta), cy + ry * radius * np.sin(theta)], axis=1)
-
-
-def _fill(canvas: np.ndarray, pts: np.ndarray, value: int = 255) -> None:
-    cv2.fillPoly(canvas, [np.round(pts * 16).astype(np.int32)], value, lineType=cv2.LINE_8, shift=4)
-
-
-def _stroke(canvas: np.ndarray, p0: np.ndarray, p1: np.ndarray, thickness: int) -> None:
-    a, b = (int(round(p0[0])), int(round(p0[1]))), (int(round(p1[0])), int(round(p1[1])))
-    cv2.line(canvas, a, b, 255, max(1, int(thickness)), lineType=cv2.LINE_8)
-
-
-def _blob_alpha(rng: np.random.Generator, height: int, width: int, kind: str = "blob") -> np.ndarray:
-    """An anti-aliased matte ``(height, width) float32`` in [0, 1] of one silhouette kind.
-
-    Drawn at 4x resolution inside the box less a zero margin and area-averaged down, so edge
-    pixels (and thin strands) carry fractional coverage. ``kind`` is one of
-    :data:`SILHOUETTES`: ``"blob"`` (radial Fourier blob, k = 2..6), ``"polygon"`` (3-7
-    straight-edged vertices), ``"limbs"`` (a smaller blob with 1-3 thin limbs, 1-4 px
-    wide), ``"ring"`` (a blob with an inner blob cut out) or ``"fringe"`` (a blob with
-    many thin strands across its outline, hair-like).
-    """
-    ss = _SUPERSAMPLE
-    cx, cy = width * ss / 2.0, height * ss / 2.0
-    rx, ry = cx - _MATTE_MARGIN * ss, cy - _MATTE_MARGIN * ss
-    canvas = np.zeros((height * ss, width * ss), np.uint8)
-    if kind == "blob":
-        _fill(canvas, _blob_points(rng, cx, cy, rx, ry))
-    elif kind == "polygon":
-        n = int(rng.integers(3, 8))
-        step = 2 * np.pi / n  # evenly spread corners, jittered: a solid polygon, never a sliver
-        angles = rng.uniform(0, 2 * np.pi) + step * (np.arange(n) + rng.uniform(-0.3, 0.3, n))
-        radii = rng.uniform(0.6, 1.0, n)
-        _fill(canvas, np.stack([cx + rx * radii * np.cos(angles), cy + ry * radii * np.sin(angles)], axis=1))
-    elif kind == "limbs":
-        scale = rng.uniform(0.35, 0.6)
-        _fill(canvas, _blob_points(rng, cx, cy, rx * scale, ry * scale))
-        for _ in range(int(rng.integers(1, 4))):
-            angle = rng.uniform(0, 2 * np.pi)
-            end = np.array([cx + rx * rng.uniform(0.8, 1.0) * np.cos(angle), cy + ry * rng.uniform(0.8, 1.0) * np.sin(angle)])
-            _stroke(canvas, np.array([cx, cy]), end, int(rng.uniform(1, 4) * ss))
-    elif kind == "ring":
-        _fill(canvas, _blob_points(rng, cx, cy, rx, ry, 0.2))
-        inner = rng.uniform(0.3, 0.6)
-        _fill(canvas, _blob_points(rng, cx, cy, rx * inner, ry * inner, 0.2), 0)
-    elif kind == "fringe":
-        body = _blob_points(rng, cx, cy, rx * 0.8, ry * 0.8)
-        _fill(canvas, body)
-        picks = rng.integers(0, len(body), int(rng.integers(20, 60)))
-        for k in picks:
-            p = body[k]
-            direction = (p - (cx, cy)) / max(1e-6, float(np.hypot(*(p - (cx, cy)))))
-            length = rng.uniform(0.1, 0.25) * min(rx, ry)
-            bend = rng.normal(0, 0.3, 2)
-            _stroke(canvas, p - direction * 2 * ss, p + (direction + bend) * length, int(rng.integers(1, ss + 1)))
-    else:
-        raise ValueError(f"kind: expected one of {SILHOUETTES}, got {kind!r}")
-    return cv2.resize(canvas.astype(np.float32) / 255.0, (width, height), interpolation=cv2.INTER_AREA)
-
-
 def _object_disparities(rng: np.random.Generator, count: int, max_disparity: float) -> np.ndarray:
     """``count`` distinct disparities in ``[0.5, 1] * max_disparity``, ascending.
 
@@ -373,8 +264,8 @@ def _make_objects(rng: np.random.Generator, textures: list[np.ndarray], bg_index
         h = max(8, round(config.height * rng.uniform(0.3, 0.65)))
         w = int(np.clip(round(h * rng.uniform(0.6, 1.5)), 8, max(8, round(0.6 * config.width))))
         kind = "blob" if config.shapes == "blobs" else SILHOUETTES[int(rng.integers(len(SILHOUETTES)))]
-        alpha = _blob_alpha(rng, h, w, kind)
-        rgb = _random_crop(rng, textures[others[int(rng.integers(len(others)))]], h, w).astype(np.float32)
+        alpha = silhouette_matte(rng, h, w, kind)
+        rgb = texture_crop(rng, textures[others[int(rng.integers(len(others)))]], h, w).astype(np.float32)
         cx, cy = rng.uniform(0.1, 0.9) * config.width, rng.uniform(0.2, 0.8) * config.height
         x = cx - w / 2.0 + _smooth_path(rng, config.frames, config.object_speed)
         y = cy - h / 2.0 + _smooth_path(rng, config.frames, 0.5 * config.object_speed)
@@ -540,7 +431,7 @@ def render_scene(textures: list[np.ndarray], config: SceneConfig = SceneConfig()
     plane = _plane(rng, kind, x_lo, x_hi, height, d_lo, d_hi, float(np.abs(position).max()))
     bg_index = int(rng.integers(len(textures)))
     tex_w, tex_h = math.ceil(x_hi - x_lo) + 2 * _TEX_MARGIN, height + 2 * _TEX_MARGIN
-    background = _random_crop(rng, textures[bg_index], tex_h, tex_w)
+    background = texture_crop(rng, textures[bg_index], tex_h, tex_w)
     tex_x0 = x_lo - _TEX_MARGIN
     objects = _make_objects(rng, textures, bg_index, config)
 
@@ -562,111 +453,3 @@ def render_scene(textures: list[np.ndarray], config: SceneConfig = SceneConfig()
         "camera_position": position.tolist(),
     }
     return StereoScene(left=left, right=right, disparity=disparity, right_disparity=right_disparity, meta=meta)
-
-
-def _check_scene(scene: Any) -> StereoScene:
-    """Validate a :class:`StereoScene`'s arrays against each other."""
-    if not isinstance(scene, StereoScene):
-        raise ValueError(f"scene: expected a StereoScene, got {type(scene).__name__}")
-    left = check_array("scene.left", scene.left, (4,), (np.uint8,))
-    if left.shape[-1] != 3:
-        raise ValueError(f"scene.left: expected shape (T, H, W, 3), got {left.shape}")
-    if scene.right.shape != left.shape or scene.right.dtype != np.uint8:
-        raise ValueError(f"scene.right: expected uint8 of shape {left.shape}, got {scene.right.dtype} {scene.right.shape}")
-    for name in ("disparity", "right_disparity"):
-        arr = getattr(scene, name)
-        if arr.shape != left.shape[:3] or arr.dtype != np.float32:
-            raise ValueError(f"scene.{name}: expected float32 of shape {left.shape[:3]}, got {arr.dtype} {arr.shape}")
-    return scene
-
-
-def _shuffle_bytes(values: np.ndarray) -> np.ndarray:
-    """``float32`` array -> ``(4, N) uint8`` byte planes (all first bytes, then all second, ...).
-
-    Smooth float maps compress about 30x better this way (the exponent and high mantissa
-    bytes barely change from pixel to pixel) than as interleaved bytes.
-    """
-    return np.ascontiguousarray(np.ascontiguousarray(values, dtype="<f4").view(np.uint8).reshape(-1, 4).T)
-
-
-def _unshuffle_bytes(planes: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Inverse of :func:`_shuffle_bytes`: ``(4, N) uint8`` -> ``float32`` of ``shape``."""
-    return np.ascontiguousarray(planes.T).view("<f4").reshape(shape).astype(np.float32)
-
-
-def write_scene(scene: StereoScene, folder: str | Path) -> Path:
-    """Save a scene losslessly and compactly.
-
-    Layout: ``left/000000.png ...`` and ``right/000000.png ...`` (RGB PNG frames),
-    ``disparity.npz`` (both disparity maps, exact ``float32`` stored as compressed byte
-    planes) and ``meta.json``. Existing frames of an earlier scene in the folder are removed.
-
-    Args:
-        scene: the scene to save.
-        folder: destination folder, created if missing.
-
-    Returns:
-        The folder.
-    """
-    scene = _check_scene(scene)
-    folder = Path(folder)
-    for view, frames in (("left", scene.left), ("right", scene.right)):
-        view_dir = folder / view
-        view_dir.mkdir(parents=True, exist_ok=True)
-        for old in view_dir.glob("*.png"):
-            old.unlink()
-        for t, frame in enumerate(frames):
-            ok = cv2.imwrite(str(view_dir / f"{t:06d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 3])
-            if not ok:
-                raise ValueError(f"folder: cannot write frames to {view_dir}")
-    np.savez_compressed(
-        folder / "disparity.npz",
-        shape=np.array(scene.disparity.shape, np.int64),
-        disparity=_shuffle_bytes(scene.disparity),
-        right_disparity=_shuffle_bytes(scene.right_disparity),
-    )
-    (folder / "meta.json").write_text(json.dumps(scene.meta, indent=1))
-    return folder
-
-
-def _read_frames(view_dir: Path) -> np.ndarray:
-    """Read ``view_dir/*.png`` in name order as ``(T, H, W, 3) uint8`` RGB."""
-    paths = sorted(view_dir.glob("*.png"))
-    if not paths:
-        raise ValueError(f"folder: no frames in {view_dir}")
-    frames = []
-    for path in paths:
-        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if frame is None:
-            raise ValueError(f"folder: cannot read {path}")
-        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-    return np.stack(frames)
-
-
-def read_scene(folder: str | Path) -> StereoScene:
-    """Load a scene saved by :func:`write_scene`.
-
-    Args:
-        folder: the scene folder (``meta.json`` is optional).
-
-    Returns:
-        The :class:`StereoScene`, arrays identical to those written.
-    """
-    folder = Path(folder)
-    path = folder / "disparity.npz"
-    if not path.is_file():
-        raise ValueError(f"folder: no disparity.npz in {folder}")
-    with np.load(path) as data:
-        shape = tuple(int(n) for n in data["shape"])
-        disparity = _unshuffle_bytes(data["disparity"], shape)
-        right_disparity = _unshuffle_bytes(data["right_disparity"], shape)
-    meta_path = folder / "meta.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    scene = StereoScene(
-        left=_read_frames(folder / "left"),
-        right=_read_frames(folder / "right"),
-        disparity=disparity,
-        right_disparity=right_disparity,
-        meta=meta,
-    )
-    return _check_scene(scene)

@@ -1,0 +1,82 @@
+"""What makes a run resumable: the checkpoint (``out/ckpt.pt``) and the CSV log (``out/log.csv``).
+
+The checkpoint is one ``torch.save`` dict, written atomically: ``model`` and ``optim``
+(state dicts), ``step``, ``rng`` (``{"numpy": bit generator state, "torch": CPU RNG
+state}``) and, when the refiner trains against a critic, ``disc`` and ``disc_optim``.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..io import atomic_write
+
+__all__ = ["Networks", "save_checkpoint", "restore_checkpoint", "CsvLog"]
+
+log = logging.getLogger("spatialme")
+
+
+@dataclass
+class Networks:
+    """What a run trains and keeps: the network and its optimiser, the DL filler the refiner's
+    pool needs, and the refiner's critic (with its optimiser) and perceptual loss."""
+
+    model: nn.Module
+    optim: torch.optim.Optimizer
+    fill: object | None = None
+    disc: nn.Module | None = None
+    disc_optim: torch.optim.Optimizer | None = None
+    perceptual: nn.Module | None = None
+
+
+def save_checkpoint(path: Path, nets: Networks, step: int, rng: np.random.Generator) -> None:
+    """Write the checkpoint of ``nets`` after ``step`` steps, atomically."""
+    state = {"model": nets.model.state_dict(), "optim": nets.optim.state_dict(), "step": step,
+             "rng": {"numpy": rng.bit_generator.state, "torch": torch.get_rng_state()}}
+    if nets.disc is not None:
+        state.update(disc=nets.disc.state_dict(), disc_optim=nets.disc_optim.state_dict())
+    with atomic_write(path) as tmp:
+        torch.save(state, tmp)
+
+
+def restore_checkpoint(path: Path, nets: Networks, rng: np.random.Generator, device: str, lr: float | None = None) -> int:
+    """Load a checkpoint into ``nets`` and ``rng`` (and torch's RNG); returns its step.
+
+    ``lr`` replaces the saved learning rate (to anneal a resumed run); ``None`` keeps the
+    optimiser state as saved.
+    """
+    state = torch.load(path, map_location=device, weights_only=False)
+    nets.model.load_state_dict(state["model"])
+    nets.optim.load_state_dict(state["optim"])
+    if nets.disc is not None and state.get("disc") is not None:
+        nets.disc.load_state_dict(state["disc"])
+        nets.disc_optim.load_state_dict(state["disc_optim"])
+    rng.bit_generator.state = state["rng"]["numpy"]
+    torch.set_rng_state(state["rng"]["torch"].cpu())  # map_location may have moved it to the GPU
+    if lr is not None:
+        for group in nets.optim.param_groups:
+            group["lr"] = lr
+    log.info("resumed %s at step %d", path, state["step"])
+    return state["step"]
+
+
+class CsvLog:
+    """Append-only CSV log that survives resumes."""
+
+    def __init__(self, path: Path, fields: list[str]) -> None:
+        self.path = path
+        self.fields = fields
+        if not path.exists():
+            with path.open("w", newline="") as fh:
+                csv.writer(fh).writerow(fields)
+
+    def write(self, row: dict) -> None:
+        with self.path.open("a", newline="") as fh:
+            csv.writer(fh).writerow([row.get(f, "") for f in self.fields])
