@@ -123,3 +123,37 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...] | list[str]) ->
     if value not in choices:
         raise ValueError(f"{name}: expected one of {', '.join(map(str, choices))}; got {value!r}")
     return value
+
+
+def check_int(name: str, value: Any, low: int | None = None, high: int | None = None, *, optional: bool = False) -> int | None:
+    """Return ``value`` after checking it is an integer (not a bool) within ``[low, high]``.
+
+    Args:
+        name: argument name used in the error message.
+        value: the object to check.
+        low, high: inclusive bounds (``None`` = unbounded on that side).
+        optional: also accept ``None`` (returned as is).
+
+    Example:
+        >>> check_int("chunk", 16, 1, 1024)
+        16
+        >>> check_int("chunk", 0, 1)
+        Traceback (most recent call last):
+        ...
+        ValueError: chunk: expected an integer >= 1, got 0
+    """
+    if optional and value is None:
+        return None
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if ok and (low is None or value >= low) and (high is None or value <= high):
+        return int(value)
+    if low is not None and high is not None:
+        want = f"an integer in [{low}, {high}]"
+    elif low is not None:
+        want = f"an integer >= {low}"
+    elif high is not None:
+        want = f"an integer <= {high}"
+    else:
+        want = "an integer"
+    raise ValueError(f"{name}: expected {'None or ' if optional else ''}{want}, got {value!r}")
+

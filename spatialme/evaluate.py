@@ -50,7 +50,7 @@ from typing import Sequence
 import numpy as np
 
 from . import metrics
-from .checks import check_array, check_choice, check_clip, check_disparity, check_range
+from .checks import check_array, check_choice, check_clip, check_disparity, check_int, check_range
 from .data.degrade import soften_edges
 from .data.stereo import StereoClipSource, StereoMatchConfig, cached_disparity, fill_invalid, match_disparity
 from .data.synthetic import SceneConfig, render_scene
@@ -119,10 +119,8 @@ class EvalConfig:
             check_choice("baselines", b, available_fillers())
         if not self.variants and not self.baselines:
             raise ValueError("variants: nothing to evaluate (no variants and no baselines)")
-        if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
-            raise ValueError(f"every: expected a positive integer, got {self.every!r}")
-        if self.max_frames is not None and (isinstance(self.max_frames, bool) or not isinstance(self.max_frames, int) or self.max_frames < 1):
-            raise ValueError(f"max_frames: expected a positive integer or None, got {self.max_frames!r}")
+        check_int("every", self.every, 1)
+        check_int("max_frames", self.max_frames, 1, optional=True)
         check_choice("disparity_source", self.disparity_source, DISPARITY_SOURCES)
         if not isinstance(self.match, StereoMatchConfig):
             raise ValueError(f"match: expected a StereoMatchConfig, got {type(self.match).__name__}")
@@ -417,10 +415,8 @@ def evaluate_synthetic(
         :class:`EvalResult`, the mean over scenes (:func:`aggregate`).
     """
     check_range("edge_blur", edge_blur, 0.0, 64.0)
-    if isinstance(n_scenes, bool) or not isinstance(n_scenes, int) or n_scenes < 1:
-        raise ValueError(f"n_scenes: expected a positive integer, got {n_scenes!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
+    check_int("n_scenes", n_scenes, 1)
+    check_int("seed", seed, 0)
     config = EvalConfig(disparity_source="given") if config is None else config
     results = []
     for i in range(n_scenes):

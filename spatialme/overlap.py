@@ -20,6 +20,8 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
+from .checks import check_int
+
 __all__ = ["BackgroundConsumer", "prefetch"]
 
 T = TypeVar("T")
@@ -56,8 +58,7 @@ def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
         Closing the generator early stops the producer (and closes ``items`` if it has a
         ``close``) before returning.
     """
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise ValueError(f"depth: expected an integer >= 1, got {depth!r}")
+    check_int("depth", depth, 1)
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
@@ -108,8 +109,7 @@ class BackgroundConsumer(Generic[T]):
     """
 
     def __init__(self, consume: Callable[[T], None], depth: int = 2) -> None:
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-            raise ValueError(f"depth: expected an integer >= 1, got {depth!r}")
+        check_int("depth", depth, 1)
         self._consume = consume
         self._q: queue.Queue = queue.Queue(maxsize=depth)
         self._abort = threading.Event()  # the caller failed: drop what is queued

@@ -54,7 +54,7 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 from .bands import BandConfig, cpu_autocast, gather, plan_bands, scatter
-from .checks import check_array
+from .checks import check_array, check_int
 
 __all__ = ["FeatureUpdateUnit", "MHFURefiner", "RefinedClip", "RefinerOutput", "fuse", "refine_clip", "refine_frames"]
 
@@ -226,8 +226,7 @@ class MHFURefiner(
             ("levels", levels, 1, 6),
             ("mask_channels", mask_channels, 0, 64),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise ValueError(f"{name}: expected an integer in [{low}, {high}], got {value!r}")
+            check_int(name, value, low, high)
         self.base_channels = base_channels
         self.levels = levels
         self.mask_channels = mask_channels

@@ -23,6 +23,7 @@ import numpy as np
 
 from .data.degrade import soften_edges
 from .data.synthetic import SceneConfig, render_scene
+from .checks import check_int
 from .evaluate import EvalConfig, EvalResult, aggregate, evaluate_clip
 from .pipeline import StereoPipeline
 from .warp import forward_warp
@@ -67,9 +68,7 @@ class SweepConfig:
         if not self.disparities or any(d not in ("exact", "estimated") for d in self.disparities):
             raise ValueError(f"disparities: expected 'exact' and/or 'estimated', got {self.disparities!r}")
         for name, low in (("scenes", 1), ("frames", 1), ("seed", 0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
+            check_int(name, getattr(self, name), low)
 
 
 @dataclass

@@ -33,7 +33,7 @@ from typing import Callable, Protocol
 import cv2
 import numpy as np
 
-from ..checks import check_array, check_choice, check_clip, check_range
+from ..checks import check_array, check_choice, check_clip, check_int, check_range
 from ..registry import Registry
 
 __all__ = [
@@ -94,19 +94,19 @@ class StereoMatchConfig:
         if not isinstance(self.method, str) or not self.method:
             raise ValueError(f"method: expected a matcher name, got {self.method!r}")
         if self.max_disparity is not None:
-            _check_int("max_disparity", self.max_disparity, 1, 1 << 14)
-        _check_int("block_size", self.block_size, 1, 11)
+            check_int("max_disparity", self.max_disparity, 1, 1 << 14)
+        check_int("block_size", self.block_size, 1, 11)
         if self.block_size % 2 == 0:
             raise ValueError(f"block_size: expected an odd number, got {self.block_size}")
         check_range("lr_tolerance", self.lr_tolerance, 0.0, 1e4)
         check_choice("mode", self.mode, tuple(SGBM_MODES))
-        _check_int("uniqueness_ratio", self.uniqueness_ratio, 0, 100)
-        _check_int("speckle_window", self.speckle_window, 0, 1 << 20)
-        _check_int("speckle_range", self.speckle_range, 0, 1 << 10)
+        check_int("uniqueness_ratio", self.uniqueness_ratio, 0, 100)
+        check_int("speckle_window", self.speckle_window, 0, 1 << 20)
+        check_int("speckle_range", self.speckle_range, 0, 1 << 10)
         if self.p1 is not None:
-            _check_int("p1", self.p1, 0, 1 << 24)
+            check_int("p1", self.p1, 0, 1 << 24)
         if self.p2 is not None:
-            _check_int("p2", self.p2, 0, 1 << 24)
+            check_int("p2", self.p2, 0, 1 << 24)
         if self.penalties()[1] <= self.penalties()[0]:
             raise ValueError(f"p2: expected more than p1={self.penalties()[0]}, got {self.penalties()[1]}")
 
@@ -114,13 +114,6 @@ class StereoMatchConfig:
         """``(P1, P2)`` smoothness penalties with the defaults resolved."""
         area = 3 * self.block_size**2
         return (8 * area if self.p1 is None else self.p1, 32 * area if self.p2 is None else self.p2)
-
-
-def _check_int(name: str, value: object, low: int, high: int) -> int:
-    """Check ``value`` is an integer in ``[low, high]``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-        raise ValueError(f"{name}: expected an integer in [{low}, {high}], got {value!r}")
-    return int(value)
 
 
 def search_range(config: StereoMatchConfig, width: int) -> int:

@@ -29,14 +29,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..checks import check_clip
+from ..checks import check_clip, check_int
 from ..io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VideoLimits, atomic_write, read_frames, read_image
 from . import matching as _matching
 from .matching import (
     SGBM_MODES,
     Matcher,
     StereoMatchConfig,
-    _check_int,
     available_matchers,
     check_pair,
     fill_invalid,
@@ -130,11 +129,11 @@ class StereoClipSource:
     def __post_init__(self) -> None:
         if not isinstance(self.path, (str, os.PathLike)):
             raise ValueError(f"path: expected a str or os.PathLike, got {type(self.path).__name__}")
-        _check_int("every", self.every, 1, 1 << 20)
+        check_int("every", self.every, 1, 1 << 20)
         if self.max_frames is not None:
-            _check_int("max_frames", self.max_frames, 1, 1 << 30)
+            check_int("max_frames", self.max_frames, 1, 1 << 30)
         if self.max_side is not None:
-            _check_int("max_side", self.max_side, 16, 1 << 16)
+            check_int("max_side", self.max_side, 16, 1 << 16)
 
     @property
     def kind(self) -> str:

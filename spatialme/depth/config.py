@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..checks import check_int
 from ..devices import DEVICE_NAMES, check_device_name, torch_device
 
 __all__ = [
@@ -74,12 +75,8 @@ class DepthConfig:
             raise ValueError(f"model_id: expected a Hub repo id or a directory, got {self.model_id!r}")
         if self.revision is not None and (not isinstance(self.revision, str) or not self.revision):
             raise ValueError(f"revision: expected a branch, tag or commit sha, got {self.revision!r}")
-        if self.input_size is not None:
-            bad_type = isinstance(self.input_size, bool) or not isinstance(self.input_size, int)
-            if bad_type or not 14 <= self.input_size <= 4096:
-                raise ValueError(f"input_size: expected None or an integer in [14, 4096], got {self.input_size!r}")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size: expected an integer >= 1, got {self.batch_size!r}")
+        check_int("input_size", self.input_size, 14, 4096, optional=True)
+        check_int("batch_size", self.batch_size, 1)
         if not isinstance(self.device, str):
             raise ValueError(f"device: expected {DEVICE_NAMES}, got {self.device!r}")
         check_device_name(self.device)

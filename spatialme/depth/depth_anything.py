@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..checks import check_clip
+from ..checks import check_clip, check_int
 from .base import DepthModel, register_depth_backend
 from .config import DEFAULT_BACKEND, DepthConfig, resolve_device, resolve_dtype, resolve_input_size
 from .hub import load_network, read_preprocessor
@@ -84,8 +84,7 @@ class DepthAnythingModel(DepthModel):
     ) -> None:
         if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
             raise ValueError(f"mean, std: expected three values each (std > 0), got {mean!r}, {std!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
+        check_int("batch_size", batch_size, 1)
         self.network = network.eval()
         self.input_size = input_size
         self.batch_size = batch_size

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..checks import check_array, check_finite, check_range
+from ..checks import check_array, check_finite, check_int, check_range
 
 __all__ = ["StabilizerConfig", "DepthStabilizer", "fit_scale_shift"]
 
@@ -53,8 +53,7 @@ class StabilizerConfig:
         if len(self.scale_range) != 2 or not 0.0 < self.scale_range[0] <= 1.0 <= self.scale_range[1]:
             raise ValueError(f"scale_range: expected (min, max) with 0 < min <= 1 <= max, got {self.scale_range!r}")
         check_range("trim", self.trim, 0.0, 0.9)
-        if isinstance(self.max_samples, bool) or not isinstance(self.max_samples, int) or self.max_samples < 16:
-            raise ValueError(f"max_samples: expected an integer >= 16, got {self.max_samples!r}")
+        check_int("max_samples", self.max_samples, 16)
 
 
 def _grid_step(height: int, width: int, max_samples: int) -> int:

@@ -28,6 +28,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from .errors import VideoError, _check_input_file, _name
+from ..checks import check_int
 from .ffmpeg import (
     _FRAME_COUNT_RE,
     _TRUNCATION_MARKERS,
@@ -86,12 +87,8 @@ class VideoLimits:
 
     def __post_init__(self) -> None:
         for name in ("max_side", "max_pixels"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: expected a positive int, got {value!r}")
-        if self.max_frames is not None and (isinstance(self.max_frames, bool) or not isinstance(self.max_frames, int)
-                                            or self.max_frames < 1):
-            raise ValueError(f"max_frames: expected a positive int or None, got {self.max_frames!r}")
+            check_int(name, getattr(self, name), 1)
+        check_int("max_frames", self.max_frames, 1, optional=True)
         for name in ("max_seconds", "timeout_s"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not (0 < value < math.inf):

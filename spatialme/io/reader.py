@@ -24,6 +24,7 @@ from typing import IO
 import numpy as np
 
 from .errors import VideoError, _name
+from ..checks import check_int
 from .ffmpeg import (
     _TRUNCATION_MARKERS,
     _decode_cmd,
@@ -99,10 +100,8 @@ def read_frames(
     start_s = float(start) if isinstance(start, (int, float)) and not isinstance(start, bool) else math.nan
     if not (math.isfinite(start_s) and start_s >= 0):
         raise ValueError(f"start: expected a finite number of seconds >= 0, got {start!r}")
-    if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1):
-        raise ValueError(f"max_frames: expected a positive int or None, got {max_frames!r}")
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise ValueError(f"chunk: expected a positive int, got {chunk!r}")
+    check_int("max_frames", max_frames, 1, optional=True)
+    check_int("chunk", chunk, 1)
     info = path_or_info if isinstance(path_or_info, VideoInfo) else probe(path_or_info, limits)
     return _iter_frames(info, start_s, max_frames, chunk, limits)
 

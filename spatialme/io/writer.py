@@ -24,7 +24,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from ..checks import check_clip
+from ..checks import check_clip, check_int
 from .atomic import _make_folder, _place, _remove_all, _remove_quietly, _reserve_temp
 from .errors import VideoError, _check_input_file, _name
 from .ffmpeg import (
@@ -65,8 +65,7 @@ def h264_fit(width: int, height: int) -> tuple[int, int]:
         down to even px (yuv420p) so that the count fits.
     """
     for name, value in (("width", width), ("height", height)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}: expected a positive int, got {value!r}")
+        check_int(name, value, 1)
 
     def blocks(w: int, h: int) -> int:
         return -(-w // 16) * -(-h // 16)
@@ -136,8 +135,7 @@ class VideoWriter:
         self.fps = _fps_fraction(float(fps))
         if self.fps <= 0:
             raise ValueError(f"fps: expected a frame rate in (0, 1000], got {fps!r}")
-        if isinstance(crf, bool) or not isinstance(crf, int) or not (0 <= crf <= 51):
-            raise ValueError(f"crf: expected an int in [0, 51], got {crf!r}")
+        check_int("crf", crf, 0, 51)
         if preset not in _X264_PRESETS:
             raise ValueError(f"preset: expected one of {', '.join(_X264_PRESETS)}; got {preset!r}")
         if isinstance(audio_start, bool) or not isinstance(audio_start, (int, float)) or not (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
+from ..checks import check_int
 from ..data.synthetic import SceneConfig
 
 __all__ = ["TrainConfig", "PRESETS", "config_from_preset", "config_json"]
@@ -92,9 +93,7 @@ class TrainConfig:
         if self.stage not in ("inpainter", "refiner"):
             raise ValueError(f"stage: expected inpainter or refiner, got {self.stage!r}")
         for name in ("steps", "batch", "crop", "pool_scenes", "ckpt_every", "log_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+            check_int(name, getattr(self, name), 1)
         if self.widths is not None:
             lo, hi = (tuple(self.widths) + (None, None))[:2]
             if not all(isinstance(v, int) and not isinstance(v, bool) for v in (lo, hi)) or not 64 <= lo <= hi <= 4096 or len(self.widths) != 2:
