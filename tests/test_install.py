@@ -96,6 +96,16 @@ def test_newcomer_commands_use_the_install_and_ci_runs_the_test_one():
     assert tests in (REPO / ".ci" / "run").read_text().splitlines()
 
 
+def test_readme_architecture_names_modules_that_exist():
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Architecture", 1)[1].split("\n## ", 1)[0]
+    names = set(re.findall(r"`([\w/]+(?:\.py|/))`", section))
+    assert len(names) > 20
+    package = REPO / "spatialme"
+    missing = [n for n in sorted(names) if not ((REPO / n).exists() or (package / n).exists() or any(package.rglob(n.rstrip("/"))))]
+    assert not missing, f"README's Architecture names modules that are gone: {missing}"
+
+
 # ----------------------------------------------------------------------------- installed package
 
 
