@@ -31,10 +31,10 @@ class DepthSidecar:
     """
 
     def __init__(self, value: str | os.PathLike | np.ndarray, name: str = "depth") -> None:
-        from ..pipeline import _DisparitySource
+        from ..sidecar import DisparitySource
 
         self.name = name
-        self._source = _DisparitySource(value, name, unit="relative inverse depth (larger = nearer)")
+        self._source = DisparitySource(value, name, unit="relative inverse depth (larger = nearer)")
 
     @property
     def shape(self) -> tuple[int, ...]:
