@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Sequence
 
 from .compose import FORMATS, canonical_format, layout_tag
+from .comfort.displays import DISPLAYS
 from .pipeline import DEFAULT_VARIANT, VARIANTS
+from .training.config import PRESETS
 
 __all__ = ["main", "build_parser"]
 
@@ -67,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--strength", default="fixed", choices=("auto", "fixed"),
                       help="auto: divergence and convergence per shot so that its parallax range fits --display's comfort band and "
                            "the subject sits on the screen, floating windows at the edges; fixed (default): --divergence/--convergence")
-    conv.add_argument("--display", default="headset", choices=("headset", "tv", "phone"),
+    conv.add_argument("--display", default="headset", choices=tuple(DISPLAYS),
                       help="what the result is watched on, for --strength auto and --report (default headset)")
     conv.add_argument("--depth", metavar="FILE.npy", help="(T, H, W) float .npy (or .npz with one array) of relative inverse depth, larger = "
                                                         "nearer, the input's aspect ratio; used instead of the depth model")
@@ -91,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--stereo", nargs="+", action="extend", default=[], metavar="PATH", help="real stereo clips: side-by-side videos, or folders with left/ and right/ frames or left/right videos")
     ev.add_argument("--every", type=int, default=1, help="take every Nth frame of each clip (the paper uses 20)")
     ev.add_argument("--max-frames", type=int, help="at most N frames per clip (after --every)")
-    ev.add_argument("--variants", type=_names, default=("poly", "dl", "dl+de", "full"), help="comma-separated variants (default poly,dl,dl+de,full)")
+    ev.add_argument("--variants", type=_names, default=VARIANTS, help=f"comma-separated variants (default {','.join(VARIANTS)})")
     ev.add_argument("--baselines", type=_names, default=("telea",), help="comma-separated hole fillers applied to the plain warp (default telea)")
     ev.add_argument("--height", type=int, default=160, help="synthetic frame height, px (default 160)")
     ev.add_argument("--width", type=int, default=256, help="synthetic frame width, px (default 256)")
@@ -117,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="train the learned inpainter or the MHFU refiner on synthetic stereo scenes")
     tr.add_argument("stage", choices=("inpainter", "refiner"), help="which network")
     tr.add_argument("-o", "--out", required=True, help="run folder: checkpoint, log.csv, final/ weights; an existing run resumes")
-    tr.add_argument("--preset", default="small", choices=("small", "full"), help="small: 2 CPU cores in hours; full: paper scale on a GPU")
+    tr.add_argument("--preset", default="small", choices=tuple(PRESETS), help="small: 2 CPU cores in hours; full: paper scale on a GPU")
     tr.add_argument("--steps", type=int, help="total optimiser steps")
     tr.add_argument("--batch", type=int, help="crops per step (paper: 4)")
     tr.add_argument("--crop", type=int, help="crop side, px")

@@ -3,9 +3,8 @@
 Why it is built this way
 ------------------------
 The pipeline ends with two views of the same size, ``left`` and ``right`` (``(H, W, 3)``
-or ``(T, H, W, 3)`` uint8 RGB, DESIGN.md). What a viewer needs depends on the device, so
-this module offers the layouts that public converters ship (``notes/field-2d-to-3d.md``:
-iw3 offers full/half SBS, full/half TB, cross-eyed and several anaglyphs):
+or ``(T, H, W, 3)`` uint8 RGB). What a viewer needs depends on the device, so
+this module offers the layouts that public converters ship (iw3 offers full/half SBS, full/half TB, cross-eyed and several anaglyphs):
 
 ==================  ===============  ==============================================
 format              output (H, W)    layout

@@ -2,7 +2,7 @@
 
 Why it is built this way
 ------------------------
-The right view satisfies ``right[y, x - d(y, x)] = left[y, x]`` (DESIGN.md), so every row
+The right view satisfies ``right[y, x - d(y, x)] = left[y, x]`` (the project's disparity convention: positive = nearer, the right view sees a point ``d`` px to the left), so every row
 warps on its own and only horizontally. For a row, let ``dst(x) = x - d(x)`` be where
 source column ``x`` lands and ``g(x) = min_{x' >= x} dst(x')`` its suffix minimum.
 Column ``x`` is visible iff ``dst(x) < g(x + 1)``: any column to its right that lands at

@@ -8,7 +8,7 @@ dependency-free default here is OpenCV's semi-global matcher, and matchers are r
 by short name so a learned one can replace it without touching the callers.
 
 * **Convention.** Left-view disparity in px, ``right[y, x - d] = left[y, x]``, ``d >= 0``
-  (DESIGN.md). That is what ``StereoSGBM`` computes with the left image as reference. The
+  (:mod:`spatialme.warp`). That is what ``StereoSGBM`` computes with the left image as reference. The
   images are padded on the left by the search range before matching, so columns near the
   left border are searched over the full range instead of being dropped.
 * **Left-right check.** A matcher always answers, even for pixels the right camera cannot

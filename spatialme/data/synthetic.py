@@ -12,7 +12,7 @@ A scene is a background plane and 2-5 foreground blobs, each painted with a real
 ``X`` (px), row ``y`` and constant disparity ``D`` appears, in a camera at lateral
 position ``sigma`` (in stereo baselines) and pan ``u`` (px), at column
 ``x = X - u - sigma * D``. The left camera sits at ``sigma = s_t`` and the right one at
-``s_t + 1``, so ``x_right = x_left - D`` is the convention of DESIGN.md, and moving
+``s_t + 1``, so ``x_right = x_left - D`` is the project's disparity convention (:mod:`spatialme.warp`), and moving
 ``s_t`` over time gives true motion parallax (near layers slide faster).
 
 * Background: ``D(X, y) = a + b X + f(y)`` with ``f`` linear ("slanted") or quadratic
