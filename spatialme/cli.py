@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .compose import FORMATS, canonical_format, layout_tag
+from .batch import plan_batch
+from .compose import FORMATS, canonical_format
 from .comfort.displays import DISPLAYS
 from .pipeline import DEFAULT_VARIANT, VARIANTS
 from .training.config import PRESETS
@@ -173,45 +174,6 @@ def _names(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
-def _media_files(folder: Path) -> list[Path]:
-    from .io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
-
-    exts = set(IMAGE_EXTENSIONS) | set(VIDEO_EXTENSIONS)
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in exts and not p.name.startswith("."))
-
-
-def _earlier_outputs(files: list[Path]) -> set[Path]:
-    """The files among ``files`` that are a conversion of another one (``clip_LR.mp4`` beside ``clip.mp4``)."""
-    from .compose import FORMATS
-    from .io import is_image_path, output_name
-
-    tags = {layout_tag(f) for f in FORMATS}
-    names = {Path(output_name(p, p.parent, tag, is_image_path(p))).name for p in files for tag in tags}
-    return {p for p in files if p.name in names}
-
-
-def _jobs(args: argparse.Namespace) -> tuple[list[tuple[Path, Path]], list[Path]]:
-    """(input, output) pairs, and the folder inputs skipped as earlier outputs.
-
-    A folder input maps into the output folder with layout tags; files in it named as a
-    conversion of another file there (``clip_LR.mp4`` beside ``clip.mp4``) are not inputs,
-    so a batch into its own input folder does not convert its earlier outputs again.
-    """
-    from .io import is_image_path, output_name
-
-    src, dst = Path(args.input), Path(args.output)
-    tag = layout_tag(args.format)
-    if src.is_dir():
-        if dst.exists() and not dst.is_dir():
-            raise ValueError(f"output: {dst} must be a folder when the input is a folder")
-        files = _media_files(src)
-        done = _earlier_outputs(files)
-        return [(p, Path(output_name(p, dst, tag, is_image_path(p)))) for p in files if p not in done], sorted(done)
-    if dst.is_dir():
-        return [(src, Path(output_name(src, dst, tag, is_image_path(src))))], []
-    return [(src, dst)], []
-
-
 def _progress_bar(quiet: bool, name: str):
     """A tqdm bar driven by the pipeline's ``progress(done, total, stage)`` callback."""
     from tqdm import tqdm
@@ -299,7 +261,7 @@ def _convert(args: argparse.Namespace) -> int:
         depth_model=args.depth_model,
         depth_input_size=args.depth_size,
     )
-    jobs, earlier = _jobs(args)
+    jobs, earlier = plan_batch(args.input, args.output, args.format)
     batch = Path(args.input).is_dir()
     for path in earlier:
         print(f"skip {path} (a converted output)")
