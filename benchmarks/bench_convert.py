@@ -131,7 +131,8 @@ def main() -> None:
                     torch.cuda.reset_peak_memory_stats()
                 rates, stages = [], {}
                 for _ in range(args.runs):
-                    pipe.depth_estimator.reset() if not args.sidecar else None
+                    if not args.sidecar:
+                        pipe.depth_estimator.reset()
                     seconds, frames, stages = run_once(pipe, src, sidecar if args.sidecar else None, variant, out)
                     rates.append(frames / seconds)
                 q1, med, q3 = np.percentile(rates, [25, 50, 75])

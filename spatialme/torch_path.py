@@ -143,7 +143,7 @@ def expansion_triggers(disparity: torch.Tensor, radius: int, threshold: float) -
     Returns:
         ``(T, H, W) bool``.
     """
-    t, h, w = disparity.shape
+    h, w = disparity.shape[1:]
     lo = disparity.amin(dim=(1, 2)).to(torch.float64)
     hi = disparity.amax(dim=(1, 2)).to(torch.float64)
     span = hi - lo
