@@ -193,7 +193,7 @@ def convert(
     Args:
         video: the clip (mp4, mov, webm, mkv, gif).
         image: a photo instead of a video.
-        sidecar: optional disparity (.npy, pixels) or depth file; skips the depth model.
+        sidecar: optional disparity (.npy or .npz, pixels) or depth file; skips the depth model.
         sidecar_kind: "disparity", "nearness" (larger = nearer) or "distance".
         fmt: output format of the main file.
         variant: "poly", "dl", "dl+de" or "full".
@@ -455,7 +455,7 @@ def _input_panel() -> dict[str, Any]:
         )
     with gr.Accordion("Advanced", open=False):
         ui["sidecar"] = gr.File(
-            label="Disparity or depth sidecar (skips the depth model)", file_types=[".npy", "video", "image"],
+            label="Disparity or depth sidecar (skips the depth model)", file_types=[".npy", ".npz", "video", "image"],
             elem_id="sidecar",
         )
         ui["sidecar_kind"] = gr.Radio(list(support.SIDECAR_KINDS), value="disparity", label="The sidecar holds")

@@ -32,9 +32,12 @@ class DisparitySource:
     Args:
         value: path or ``(T, H, W)`` array.
         name: argument name for messages.
+        unit: what the values are, for messages.
+        image: also accept an ``(H, W)`` array, read as one frame (a still image's sidecar).
     """
 
-    def __init__(self, value: str | os.PathLike | np.ndarray, name: str = "disparity", unit: str = "pixels") -> None:
+    def __init__(self, value: str | os.PathLike | np.ndarray, name: str = "disparity", unit: str = "pixels",
+                 image: bool = False) -> None:
         self.name = name
         self._array: np.ndarray | None = None
         self._zip: zipfile.ZipFile | None = None
@@ -51,8 +54,13 @@ class DisparitySource:
                 raise
         else:
             raise ValueError(f"{name}: expected a .npy/.npz path or an array, got {type(value).__name__}")
+        self.still = image and len(self.shape) == 2  # an (H, W) array, read as one frame
+        if self.still:
+            self.shape = (1, *self.shape)
+            if self._array is not None:
+                self._array = self._array[None]
         numeric = np.issubdtype(self.dtype, np.floating) or (self._array is not None and np.issubdtype(self.dtype, np.integer))
-        if len(self.shape) != 3 or not numeric:
+        if len(self.shape) != 3 or not numeric or min(self.shape) < 1:
             raise ValueError(f"{name}: expected a float (T, H, W) array of {unit}, got {self.dtype} {tuple(self.shape)}")
 
     # -- opening ---------------------------------------------------------------------------
@@ -121,7 +129,7 @@ class DisparitySource:
             return np.array(self._array[lo:hi], dtype=np.float32)
         if self._zip is None:
             if self._fortran:  # rare (a transposed array saved as is): read through a memory map
-                return np.array(np.load(self.path, mmap_mode="r")[lo:hi], dtype=np.float32)
+                return np.array(np.load(self.path, mmap_mode="r").reshape(self.shape)[lo:hi], dtype=np.float32)
             with open(self.path, "rb") as f:
                 data = np.fromfile(f, self.dtype, count=count, offset=self._offset + lo * h * w * self.dtype.itemsize)
             if data.size != count:
@@ -139,6 +147,16 @@ class DisparitySource:
             raise ValueError(f"{self.name}: {self.path.name} ends before frame {hi} (truncated archive)")
         self._at = hi
         return np.frombuffer(buf, self.dtype).reshape(hi - lo, h, w).astype(np.float32, copy=False)
+
+    def __len__(self) -> int:
+        return int(self.shape[0])
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        """Frame ``index`` as an ``(H, W) float32`` array."""
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"{self.name}: frame {index} of {len(self)}")
+        index %= len(self)
+        return self.frames(index, index + 1)[0]
 
     def check(self, first: int, total: int, height: int, width: int) -> None:
         """Check shape, length and values of frames ``first : first + total`` before any work.

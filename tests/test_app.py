@@ -317,6 +317,28 @@ def test_depth_sidecar_maps_to_the_chosen_disparity_range(tmp_path, kind):
     assert disp[0][near] == pytest.approx(disp[0].max(), rel=0.05)  # nearest stays nearest
 
 
+def test_depth_sidecar_as_npz_matches_the_npy(tmp_path):
+    truth = np.load(GARDEN_DISPARITY).astype(np.float32)[:12] + 1.0
+    np.save(tmp_path / "depth.npy", truth)
+    np.savez_compressed(tmp_path / "depth.npz", depth=truth)
+    plans = [support.plan_conversion(GARDEN, sidecar=tmp_path / name, sidecar_kind="nearness", max_seconds=1.0,
+                                     root=tmp_path / name[-3:]) for name in ("depth.npy", "depth.npz")]
+    np.testing.assert_array_equal(np.load(plans[0].disparity_path), np.load(plans[1].disparity_path))
+
+
+def test_photo_takes_a_two_dimensional_disparity(tmp_path):
+    frame = next(read_frames(GARDEN, max_frames=1))[0]
+    photo = tmp_path / "still.png"
+    write_image(photo, frame)
+    still = np.load(GARDEN_DISPARITY)[0].astype(np.float32)
+    np.save(tmp_path / "still.npy", still)
+    job = support.plan_conversion(photo, sidecar=tmp_path / "still.npy", root=tmp_path)
+    assert job.disparity_path != str(tmp_path / "still.npy")  # rewritten as (1, H, W) for the pipeline
+    disp = np.load(job.disparity_path)
+    assert disp.shape == (1, H, W)
+    np.testing.assert_array_equal(disp[0], still)
+
+
 def test_depth_sidecar_as_grey_video(tmp_path):
     truth = np.load(GARDEN_DISPARITY).astype(np.float32)[:12]
     grey = np.round(255 * (truth - truth.min()) / np.ptp(truth)).astype(np.uint8)

@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import video
 from ..disparity import DisparityConfig, depth_to_disparity
+from ..sidecar import DisparitySource
 from .models import SIDECAR_KINDS, AppLimits
 
 def check_kind(kind: str) -> str:
@@ -75,31 +76,31 @@ def prepare_disparity(
     kind = check_kind(kind)
     name = Path(os.fspath(sidecar)).name
     width, height = size
-    frames = _sidecar_frames(sidecar, kind, info, first, total, start_s, limits)
-    src_h, src_w = frames.shape[1:3]
-    if abs(src_w / src_h - info.width / info.height) > 0.02 * info.width / info.height:
-        raise ValueError(
-            f"sidecar: {name} is {src_w}x{src_h} but the video is {info.width}x{info.height}; they must have the same "
-            "aspect ratio"
-        )
-    is_npy = Path(os.fspath(sidecar)).suffix.lower() == ".npy"
-    if kind == "disparity" and is_npy and (src_w, src_h) == (width, height) and offset == first:
-        return os.fspath(sidecar)  # fits as is: the pipeline memory-maps it
-    shape = (offset + total, height, width)
-    out = np.lib.format.open_memmap(os.fspath(output), mode="w+", dtype=np.float32, shape=shape)
-    if kind == "disparity":
-        scale = np.float32(width / src_w)
-        for i in range(total):
-            out[offset + i] = resize_frame(np.asarray(frames[i], np.float32), width, height) * scale
-    else:
-        lo, hi = _nearness_range(frames, kind)
-        config = DisparityConfig(divergence, convergence)
-        for i in range(total):
-            near = (_nearness(np.asarray(frames[i], np.float32), kind) - lo) / (hi - lo)
-            out[offset + i] = depth_to_disparity(resize_frame(np.clip(near, 0.0, 1.0), width, height), config)
-    out.flush()
-    del out
-    return os.fspath(output)
+    with _sidecar_frames(sidecar, kind, info, first, total, start_s, limits) as frames:
+        src_h, src_w = frames.shape[1:3]
+        if abs(src_w / src_h - info.width / info.height) > 0.02 * info.width / info.height:
+            raise ValueError(
+                f"sidecar: {name} is {src_w}x{src_h} but the video is {info.width}x{info.height}; they must have the same "
+                "aspect ratio"
+            )
+        is_npy = Path(os.fspath(sidecar)).suffix.lower() == ".npy" and not frames.source.still
+        if kind == "disparity" and is_npy and (src_w, src_h) == (width, height) and offset == first:
+            return os.fspath(sidecar)  # fits as is: the pipeline memory-maps it
+        shape = (offset + total, height, width)
+        out = np.lib.format.open_memmap(os.fspath(output), mode="w+", dtype=np.float32, shape=shape)
+        if kind == "disparity":
+            scale = np.float32(width / src_w)
+            for i in range(total):
+                out[offset + i] = resize_frame(np.asarray(frames[i], np.float32), width, height) * scale
+        else:
+            lo, hi = _nearness_range(frames, kind)
+            config = DisparityConfig(divergence, convergence)
+            for i in range(total):
+                near = (_nearness(np.asarray(frames[i], np.float32), kind) - lo) / (hi - lo)
+                out[offset + i] = depth_to_disparity(resize_frame(np.clip(near, 0.0, 1.0), width, height), config)
+        out.flush()
+        del out
+        return os.fspath(output)
 
 
 def prepare_nearness(
@@ -134,57 +135,63 @@ def prepare_nearness(
         raise ValueError("sidecar_kind: automatic strength needs depth ('nearness' or 'distance'), not disparity")
     name = Path(os.fspath(sidecar)).name
     width, height = size
-    frames = _sidecar_frames(sidecar, kind, info, first, total, start_s, limits)
-    src_h, src_w = frames.shape[1:3]
-    if abs(src_w / src_h - info.width / info.height) > 0.02 * info.width / info.height:
-        raise ValueError(
-            f"sidecar: {name} is {src_w}x{src_h} but the video is {info.width}x{info.height}; they must have the same "
-            "aspect ratio"
-        )
-    out = np.lib.format.open_memmap(os.fspath(output), mode="w+", dtype=np.float32, shape=(offset + total, height, width))
-    for i in range(total):
-        near = _nearness(np.asarray(frames[i], np.float32), kind)
-        if not np.isfinite(near).all():
-            raise ValueError(f"sidecar: {name} holds NaN or infinite values (frame {first + i})")
-        out[offset + i] = resize_frame(near, width, height)
-    out.flush()
-    del out
-    return os.fspath(output)
+    with _sidecar_frames(sidecar, kind, info, first, total, start_s, limits) as frames:
+        src_h, src_w = frames.shape[1:3]
+        if abs(src_w / src_h - info.width / info.height) > 0.02 * info.width / info.height:
+            raise ValueError(
+                f"sidecar: {name} is {src_w}x{src_h} but the video is {info.width}x{info.height}; they must have the same "
+                "aspect ratio"
+            )
+        out = np.lib.format.open_memmap(os.fspath(output), mode="w+", dtype=np.float32, shape=(offset + total, height, width))
+        for i in range(total):
+            near = _nearness(np.asarray(frames[i], np.float32), kind)
+            if not np.isfinite(near).all():
+                raise ValueError(f"sidecar: {name} holds NaN or infinite values (frame {first + i})")
+            out[offset + i] = resize_frame(near, width, height)
+        out.flush()
+        del out
+        return os.fspath(output)
+
+
+class _Window:
+    """Frames ``first : first + total`` of a sidecar file, read one ``(H, W)`` frame at a time."""
+
+    def __init__(self, source: DisparitySource, first: int, total: int) -> None:
+        self.source, self.first = source, first
+        self.shape = (total, *source.shape[1:])
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        return self.source[self.first + index]
+
+    def __enter__(self) -> "_Window":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.source.close()
 
 
 def _sidecar_frames(sidecar: str | os.PathLike, kind: str, info: video.VideoInfo, first: int, total: int,
-                    start_s: float, limits: AppLimits) -> np.ndarray:
-    """The sidecar's ``total`` frames from ``first`` as a ``(total, h, w)`` array (memory-mapped for .npy)."""
+                    start_s: float, limits: AppLimits) -> _Window:
+    """The sidecar's ``total`` frames from ``first`` (an array file is read a frame at a time; close it after use)."""
     path = Path(os.fspath(sidecar))
-    if path.suffix.lower() == ".npy":
-        arr = _open_npy(path)
-        if arr.ndim == 2:
-            arr = arr[None]
-        if arr.shape[0] < first + total:
-            raise ValueError(
-                f"sidecar: {path.name} has {arr.shape[0]} frames but frames up to {first + total} are needed"
-            )
-        return arr[first : first + total]
+    if path.suffix.lower() in (".npy", ".npz"):
+        source = DisparitySource(path, name="sidecar", unit="disparity or depth", image=True)
+        if len(source) < first + total:
+            source.close()
+            raise ValueError(f"sidecar: {path.name} has {len(source)} frames but frames up to {first + total} are needed")
+        return _Window(source, first, total)
     if kind == "disparity":
-        raise ValueError(f"sidecar: a disparity sidecar must be a .npy array of pixels, got {path.name}")
+        raise ValueError(f"sidecar: a disparity sidecar must be a .npy or .npz array of pixels, got {path.name}")
     side = video.probe(path, limits.video_limits())
     start = 0.0 if side.is_image else start_s
     chunks = video.read_frames(side, start=start, max_frames=total, limits=limits.video_limits())
     grey = np.concatenate([chunk.astype(np.float32) @ np.float32([0.299, 0.587, 0.114]) for chunk in chunks])
     if len(grey) < total:
         raise ValueError(f"sidecar: {path.name} has {len(grey)} frames from {start_s:g} s but {total} are needed")
-    return grey
-
-
-def _open_npy(path: Path) -> np.ndarray:
-    """Memory-map a float ``.npy`` of ``(T, H, W)`` or ``(H, W)``; one-line errors."""
-    try:
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except Exception as exc:  # numpy raises several types for a bad file
-        raise ValueError(f"sidecar: {path.name} is not a readable .npy array ({exc.__class__.__name__})") from None
-    if arr.ndim not in (2, 3) or not np.issubdtype(arr.dtype, np.floating) or min(arr.shape) < 1:
-        raise ValueError(f"sidecar: expected a float (T, H, W) array, got {arr.dtype} {arr.shape}")
-    return arr
+    return _Window(DisparitySource(grey, name="sidecar"), 0, total)
 
 
 def _nearness(depth: np.ndarray, kind: str) -> np.ndarray:
