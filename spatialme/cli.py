@@ -335,87 +335,24 @@ def _is_bad_input(exc: BaseException) -> bool:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    import json
-    from dataclasses import replace
+    from .eval_suite import EvalRequest, run_evaluation
+    from .evaluate import EvalConfig
+    from .sweep import SweepConfig
 
-    from .data.stereo import StereoClipSource
-    from .data.synthetic import SceneConfig
-    from .data.textures import list_textures, load_textures, split_textures
-    from .data.pairs import load_pair, motorcycle
-    from .evaluate import EvalConfig, EvalResult, aggregate, evaluate_pair, evaluate_stereo, evaluate_synthetic, lpips_status
-    from .sweep import SweepConfig, run_sweep, sweep_table
-    from .pipeline import PipelineConfig, StereoPipeline
-
-    if args.synthetic is None and not args.stereo and not args.sweep and not args.pair and not args.motorcycle:
-        raise ValueError("eval: nothing to evaluate; pass --synthetic N, --sweep, --pair L R D, --motorcycle and/or --stereo PATH")
-    if args.synthetic is not None and args.synthetic < 1:
-        raise ValueError(f"synthetic: expected a positive number of scenes, got {args.synthetic}")
-    config = EvalConfig(variants=args.variants, baselines=args.baselines, every=args.every, max_frames=args.max_frames)
-    sources = [StereoClipSource(p, max_side=args.max_side) for p in args.stereo]
-    for source in sources:
-        source.kind  # noqa: B018  (checks each path's layout before any work)
-    scene_config = None
-    if args.synthetic is not None or args.sweep:
-        paths = list_textures(args.textures)
-        held_out = split_textures(paths)[1] or paths
-    pairs = [load_pair(*p) for p in args.pair]  # read and checked before any work
-    if args.motorcycle:
-        pairs.append(motorcycle())
-    if args.synthetic is not None:
-        scene_config = SceneConfig(height=args.height, width=args.width, frames=args.frames, max_disparity=args.max_disparity)
-    pipe = StereoPipeline.from_pretrained(args.weights, config=PipelineConfig(device=args.device))
-    has_lpips, why = lpips_status()
-    if not has_lpips:
-        print(f"{why}; the table has no LPIPS column")
-
-    def show(title: str, result: EvalResult) -> None:
-        print(f"\n{title}\n")
-        print(result.table())
-        print(f"\nMAE and temporal on the [0, 1] scale, lower is better; PSNR (dB) and SSIM higher is better; "
-              f"-hole columns score only the warp's holes ({100 * result.hole_fraction:.1f}% of pixels).")
-        if result.unavailable:
-            print(f"unavailable in this build: {', '.join(result.unavailable)}")
-
-    report: dict = {}
-    if scene_config is not None:
-        kinds = ("exact", "estimated") if args.synthetic_disparity == "both" else (args.synthetic_disparity,)
-        textures = load_textures(held_out)
-        for kind in kinds:
-            blur = args.edge_blur if kind == "estimated" else 0.0
-            result = evaluate_synthetic(pipe, textures, args.synthetic, scene_config, args.seed, replace(config, disparity_source="given"), edge_blur=blur)
-            how = "exact disparity" if kind == "exact" else f"estimated-like disparity (edges blurred, sigma {blur:g} px at 256 px wide)"
-            show(f"synthetic: {args.synthetic} scenes, {scene_config.height}x{scene_config.width}, {result.frames} frames scored, "
-                 f"{how}, {len(held_out)} held-out of {len(paths)} textures, seeds {args.seed}-{args.seed + args.synthetic - 1}", result)
-            report["synthetic" if kind == "exact" else "synthetic_estimated"] = result.to_dict()
+    sweep = None
     if args.sweep:
-        sweep = SweepConfig(
-            **{k: v for k, v in {"pcts": args.sweep_pcts, "sizes": args.sweep_sizes}.items() if v},
-            scenes=args.scenes, frames=args.sweep_frames, seed=args.seed, edge_blur=args.edge_blur,
-        )
-        rows = run_sweep(pipe, load_textures(held_out), sweep, config,
-                         progress=lambda done, total, label: print(f"sweep {done}/{total}: {label}", file=sys.stderr))
-        print(f"\nsweep: {sweep.scenes} held-out scenes x {sweep.frames} frames per row, {len(held_out)} held-out textures, "
-              f"estimated-like = edges blurred sigma {sweep.edge_blur:g} px at 256 px wide; PSNR dB (best in bold), temporal lower is better\n")
-        print(sweep_table(rows))
-        report["sweep"] = [{"width": r.width, "height": r.height, "pct": r.pct, "disparity": r.disparity, "hole_widths": list(r.hole_widths), **r.result.to_dict()} for r in rows]
-    for pair in pairs:
-        result = evaluate_pair(pipe, pair, config)
-        show(f"pair {pair.name}: {pair.left.shape[1]}x{pair.left.shape[0]}, true disparity "
-             f"{float(pair.disparity[pair.valid].min()):.0f}-{float(pair.disparity[pair.valid].max()):.0f} px", result)
-        report[f"pair_{pair.name}"] = result.to_dict()
-    if sources:
-        results = []
-        for source in sources:
-            results.append(evaluate_stereo(pipe, source.path, config, cache_dir=args.cache, max_side=args.max_side))
-            print(f"evaluated {Path(source.path).name}: {results[-1].frames} frames", file=sys.stderr)
-        result = aggregate(results)
-        show(f"stereo: {len(sources)} clips, {result.frames} frames scored (every {args.every}), "
-             f"disparity from {config.match.method} matching, pixels failing its left-right check not scored", result)
-        report["stereo"] = result.to_dict()
+        sweep = SweepConfig(**{k: v for k, v in {"pcts": args.sweep_pcts, "sizes": args.sweep_sizes}.items() if v},
+                            scenes=args.scenes, frames=args.sweep_frames, seed=args.seed, edge_blur=args.edge_blur)
+    request = EvalRequest(
+        config=EvalConfig(variants=args.variants, baselines=args.baselines, every=args.every, max_frames=args.max_frames),
+        synthetic=args.synthetic, synthetic_disparity=args.synthetic_disparity, height=args.height, width=args.width,
+        frames=args.frames, max_disparity=args.max_disparity, edge_blur=args.edge_blur, seed=args.seed,
+        textures=args.textures, sweep=sweep, pairs=tuple(tuple(p) for p in args.pair), motorcycle=args.motorcycle,
+        stereo=tuple(args.stereo), max_side=args.max_side, cache=args.cache,
+    )
+    report = run_evaluation(request, weights=args.weights, device=args.device, emit=print, progress=lambda message: print(message, file=sys.stderr))
     if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=1))
+        report.write_json(args.json)
     return 0
 
 
