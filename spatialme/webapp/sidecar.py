@@ -77,12 +77,7 @@ def prepare_disparity(
     name = Path(os.fspath(sidecar)).name
     width, height = size
     with _sidecar_frames(sidecar, kind, info, first, total, start_s, limits) as frames:
-        src_h, src_w = frames.shape[1:3]
-        if abs(src_w / src_h - info.width / info.height) > 0.02 * info.width / info.height:
-            raise ValueError(
-                f"sidecar: {name} is {src_w}x{src_h} but the video is {info.width}x{info.height}; they must have the same "
-                "aspect ratio"
-            )
+        src_h, src_w = _check_aspect(frames, name, info)
         is_npy = Path(os.fspath(sidecar)).suffix.lower() == ".npy" and not frames.source.still
         if kind == "disparity" and is_npy and (src_w, src_h) == (width, height) and offset == first:
             return os.fspath(sidecar)  # fits as is: the pipeline memory-maps it
@@ -136,12 +131,7 @@ def prepare_nearness(
     name = Path(os.fspath(sidecar)).name
     width, height = size
     with _sidecar_frames(sidecar, kind, info, first, total, start_s, limits) as frames:
-        src_h, src_w = frames.shape[1:3]
-        if abs(src_w / src_h - info.width / info.height) > 0.02 * info.width / info.height:
-            raise ValueError(
-                f"sidecar: {name} is {src_w}x{src_h} but the video is {info.width}x{info.height}; they must have the same "
-                "aspect ratio"
-            )
+        src_h, src_w = _check_aspect(frames, name, info)
         out = np.lib.format.open_memmap(os.fspath(output), mode="w+", dtype=np.float32, shape=(offset + total, height, width))
         for i in range(total):
             near = _nearness(np.asarray(frames[i], np.float32), kind)
@@ -151,6 +141,17 @@ def prepare_nearness(
         out.flush()
         del out
         return os.fspath(output)
+
+
+def _check_aspect(frames: _Window, name: str, info: video.VideoInfo) -> tuple[int, int]:
+    """The sidecar's ``(height, width)``, px, once its aspect ratio matches the video's (within 2 %)."""
+    src_h, src_w = frames.shape[1:3]
+    if abs(src_w / src_h - info.width / info.height) > 0.02 * info.width / info.height:
+        raise ValueError(
+            f"sidecar: {name} is {src_w}x{src_h} but the video is {info.width}x{info.height}; they must have the same "
+            "aspect ratio"
+        )
+    return src_h, src_w
 
 
 class _Window:

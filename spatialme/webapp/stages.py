@@ -128,13 +128,7 @@ def colorize_disparity(disparity: np.ndarray, lo: float, hi: float) -> np.ndarra
     Returns:
         ``(H, W, 3) uint8`` RGB.
     """
-    if disparity.ndim != 2:
-        raise ValueError(f"disparity: expected (H, W), got shape {disparity.shape}")
-    if not hi > lo:
-        raise ValueError(f"hi: expected hi > lo, got lo={lo}, hi={hi}")
-    scaled = np.clip((np.asarray(disparity, np.float32) - lo) / (hi - lo), 0.0, 1.0)
-    bgr = cv2.applyColorMap(np.round(scaled * 255.0).astype(np.uint8), cv2.COLORMAP_INFERNO)
-    return np.ascontiguousarray(bgr[:, :, ::-1])
+    return _colour_map("disparity", disparity, lo, hi, cv2.COLORMAP_INFERNO)
 
 
 def overlay_holes(image: np.ndarray, mask: np.ndarray, color: tuple[int, int, int] = _HOLE_RGB) -> np.ndarray:
@@ -340,12 +334,17 @@ def value_map_image(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
     Returns:
         ``(H, W, 3) uint8`` RGB.
     """
+    return _colour_map("values", values, lo, hi, cv2.COLORMAP_VIRIDIS)
+
+
+def _colour_map(name: str, values: np.ndarray, lo: float, hi: float, colormap: int) -> np.ndarray:
+    """``(H, W)`` floats, ``lo``..``hi`` clipped, through an OpenCV colour map: ``(H, W, 3) uint8`` RGB."""
     if values.ndim != 2:
-        raise ValueError(f"values: expected (H, W), got shape {values.shape}")
+        raise ValueError(f"{name}: expected (H, W), got shape {values.shape}")
     if not hi > lo:
         raise ValueError(f"hi: expected hi > lo, got lo={lo}, hi={hi}")
     scaled = np.clip((np.asarray(values, np.float32) - lo) / (hi - lo), 0.0, 1.0)
-    bgr = cv2.applyColorMap(np.round(scaled * 255.0).astype(np.uint8), cv2.COLORMAP_VIRIDIS)
+    bgr = cv2.applyColorMap(np.round(scaled * 255.0).astype(np.uint8), colormap)
     return np.ascontiguousarray(bgr[:, :, ::-1])
 
 
