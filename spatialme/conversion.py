@@ -212,12 +212,7 @@ def convert_claimed(
     """:meth:`convert` once the outputs are claimed (``formats``: format -> path, main first)."""
     pipe.check_variant(variant)
     info = video.probe(input_path, limits)
-    first = int(round(start * info.fps)) if not info.is_image else 0
-    total = max(info.frames - first, 0) if not info.is_image else 1
-    if max_frames is not None:
-        total = min(total, max_frames)
-    if total <= 0:
-        raise ValueError(f"start: {start} s is past the end of {Path(input_path).name} ({info.duration:.2f} s)")
+    first, total = _frame_span(info, start, max_frames, Path(input_path).name)
     for path in formats.values():
         if info.is_image != video.is_image_path(path):
             want = "an image (.png/.jpg)" if info.is_image else "a video (.mp4/.mkv/...)"
@@ -262,37 +257,11 @@ def convert_claimed(
                 progress(done, total, "synthesis")
             yield {f: _fit_frames(compose(chunk, right, f), *sizes[f]) for f in formats}
 
-    written = 0
     fmt = next(iter(formats))
     if info.is_image:
-        composed = next(stereo_chunks())
-        with contextlib.ExitStack() as undo:
-            for f, path in formats.items():
-                video.write_image(path, composed[f][0])
-                undo.callback(_remove_if_exists, path)  # a later failure removes earlier images
-                claim.placed(path)
-            undo.pop_all()
-        written = 1
+        written = _write_images(next(stereo_chunks()), formats, claim)
     else:
-        audio = str(input_path) if info.has_audio else None
-        with contextlib.ExitStack() as stack:
-            writers = {f: stack.enter_context(video.VideoWriter(p, info.fps, audio_source=audio, audio_start=start)) for f, p in formats.items()}
-
-            def encode(composed: dict[str, np.ndarray]) -> None:
-                for f, writer in writers.items():
-                    writer.write(composed[f])
-
-            with BackgroundConsumer(encode, depth=1) as encoder:  # encoded behind, in a thread
-                for composed in stereo_chunks():
-                    encoder.put(composed)
-                    written += len(composed[fmt])
-            if written == 0:  # raised inside the writers so that no output is left behind
-                raise ValueError(f"input: no frames could be decoded from {Path(input_path).name}")
-            for writer in writers.values():  # the slow part (encoder flush, audio) for all first
-                writer.finish()
-            with video.signals_deferred():  # then every file moves into place, or none
-                for f, writer in writers.items():
-                    claim.placed(writer.close())
+        written = _write_videos(stereo_chunks(), formats, claim, info, input_path, start)
     return ConvertResult(
         output=str(formats[fmt]),
         frames=written,
@@ -306,6 +275,61 @@ def convert_claimed(
         notes=notes,
         report=session.write_report() if session is not None else {},
     )
+
+
+def _frame_span(info: video.VideoInfo, start: float, max_frames: int | None, name: str) -> tuple[int, int]:
+    """``(first, total)`` frames converted from ``start`` s, at most ``max_frames``; an image is one frame."""
+    if info.is_image:
+        return 0, 1
+    first = int(round(start * info.fps))
+    total = max(info.frames - first, 0)
+    if max_frames is not None:
+        total = min(total, max_frames)
+    if total <= 0:
+        raise ValueError(f"start: {start} s is past the end of {name} ({info.duration:.2f} s)")
+    return first, total
+
+
+def _write_images(composed: dict[str, np.ndarray], formats: dict[str, Path], claim: video.OutputClaim) -> int:
+    """Write one composed ``(1, H, W, 3) uint8`` picture per format; a later failure removes the earlier ones."""
+    with contextlib.ExitStack() as undo:
+        for f, path in formats.items():
+            video.write_image(path, composed[f][0])
+            undo.callback(_remove_if_exists, path)
+            claim.placed(path)
+        undo.pop_all()
+    return 1
+
+
+def _write_videos(chunks: Iterator[dict[str, np.ndarray]], formats: dict[str, Path], claim: video.OutputClaim,
+                  info: video.VideoInfo, input_path: str | os.PathLike, start: float) -> int:
+    """Encode the composed chunks (format -> ``(T, H, W, 3) uint8``) behind the synthesis; frames written.
+
+    Every file moves into place at the end, or none does (also on a signal); nothing is left
+    when no frame could be decoded.
+    """
+    fmt = next(iter(formats))
+    written = 0
+    audio = str(input_path) if info.has_audio else None
+    with contextlib.ExitStack() as stack:
+        writers = {f: stack.enter_context(video.VideoWriter(p, info.fps, audio_source=audio, audio_start=start)) for f, p in formats.items()}
+
+        def encode(composed: dict[str, np.ndarray]) -> None:
+            for f, writer in writers.items():
+                writer.write(composed[f])
+
+        with BackgroundConsumer(encode, depth=1) as encoder:  # encoded behind, in a thread
+            for composed in chunks:
+                encoder.put(composed)
+                written += len(composed[fmt])
+        if written == 0:  # raised inside the writers so that no output is left behind
+            raise ValueError(f"input: no frames could be decoded from {Path(input_path).name}")
+        for writer in writers.values():  # the slow part (encoder flush, audio) for all first
+            writer.finish()
+        with video.signals_deferred():  # then every file moves into place, or none
+            for writer in writers.values():
+                claim.placed(writer.close())
+    return written
 
 
 def output_sizes(formats: dict[str, Path], info: video.VideoInfo) -> tuple[dict[str, tuple[int, int]], list[str]]:
