@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .polyline_rows import _colour, _row_general, _store, _vertex_columns, _vertices
+from .polyline_rows import _add_rgb, _colour, _row_general, _store, _vertex_columns, _vertices
 
 
 @njit(cache=True, fastmath=False, nogil=True)
@@ -141,9 +141,7 @@ def _row_fast(y, mode, n, nb, bwd, xs, ks, cols, colf, out, acc, flag, head, pli
             else:
                 if p != cur_p:
                     if cur_p >= 0:
-                        acc[3 * cur_p] += sr
-                        acc[3 * cur_p + 1] += sg
-                        acc[3 * cur_p + 2] += sb
+                        _add_rgb(acc, cur_p, sr, sg, sb)
                     cur_p = p
                     sr = 0.0
                     sg = 0.0
@@ -161,9 +159,7 @@ def _row_fast(y, mode, n, nb, bwd, xs, ks, cols, colf, out, acc, flag, head, pli
             a = b
             p += 1
     if cur_p >= 0:
-        acc[3 * cur_p] += sr
-        acc[3 * cur_p + 1] += sg
-        acc[3 * cur_p + 2] += sb
+        _add_rgb(acc, cur_p, sr, sg, sb)
 
     for idx in range(ncx):
         p = plist[idx]
@@ -232,9 +228,7 @@ def _row_fast(y, mode, n, nb, bwd, xs, ks, cols, colf, out, acc, flag, head, pli
                 sr += ln * r
                 sg += ln * g
                 sb += ln * bl
-        acc[3 * p] += sr
-        acc[3 * p + 1] += sg
-        acc[3 * p + 2] += sb
+        _add_rgb(acc, p, sr, sg, sb)
     _clear(flag, plist, ncx)
     _store(acc, out, y)
     return True

@@ -168,6 +168,14 @@ def _colour(xs, cols, colf, j, mid):
     return r + t * (colf[i1] - r), g + t * (colf[i1 + 1] - g), b + t * (colf[i1 + 2] - b)
 
 
+@njit(cache=True, fastmath=False, nogil=True, inline="always")
+def _add_rgb(acc, p, r, g, b):
+    """Add one colour to column ``p`` of the interleaved RGB accumulator ``acc``."""
+    acc[3 * p] += r
+    acc[3 * p + 1] += g
+    acc[3 * p + 2] += b
+
+
 @njit(cache=True, fastmath=False, nogil=True)
 def _store(acc, out, y):
     """Truncate the per-pixel sums (each 0.5 + its pieces) into ``out[y]`` as uint8."""
@@ -261,9 +269,7 @@ def _row_general(y, mode, n, xs, ks, cols, colf, out, sv, tmp, cuts, best_k, bes
         p = int(a)
         if p != cur_p:
             if cur_p >= 0:
-                acc[3 * cur_p] += sr
-                acc[3 * cur_p + 1] += sg
-                acc[3 * cur_p + 2] += sb
+                _add_rgb(acc, cur_p, sr, sg, sb)
             cur_p = p
             sr = 0.0
             sg = 0.0
@@ -274,7 +280,5 @@ def _row_general(y, mode, n, xs, ks, cols, colf, out, sv, tmp, cuts, best_k, bes
         sg += ln * g
         sb += ln * bl
     if cur_p >= 0:
-        acc[3 * cur_p] += sr
-        acc[3 * cur_p + 1] += sg
-        acc[3 * cur_p + 2] += sb
+        _add_rgb(acc, cur_p, sr, sg, sb)
     _store(acc, out, y)
