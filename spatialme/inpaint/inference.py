@@ -99,6 +99,8 @@ def inpaint_frames(
     bands: BandConfig | None = BandConfig(),
     device: str | torch.device = "cpu",
     bf16: bool | None = False,
+    *,
+    need: np.ndarray | None = None,
 ) -> np.ndarray:
     """Fill the holes of warped frames with the network; known pixels are kept exactly.
 
@@ -122,9 +124,12 @@ def inpaint_frames(
         device: torch device.
         bf16: bfloat16 autocast on a CPU (:func:`spatialme.bands.cpu_autocast`); None =
             where the processor supports it natively.
+        need: optional ``(T, H, W) bool``: the hole pixels whose fill will be read; on
+            packed bands only boxes around ``hole_mask & need`` are run (the others may keep
+            their input values). The network still sees every hole as a hole. None = all.
 
     Returns:
-        ``(T, H, W, 3) uint8``: ``warped`` with its holes filled.
+        ``(T, H, W, 3) uint8``: ``warped`` with its holes (those in ``need``) filled.
     """
     if not isinstance(model, GatedInpainter):
         raise ValueError(f"model: expected a GatedInpainter, got {type(model).__name__}")
@@ -144,13 +149,14 @@ def inpaint_frames(
         raise ValueError(f"bands: expected a BandConfig or None, got {type(bands).__name__}")
     device = torch.device(device)
     out = warped.copy()
-    if not holes.any():
+    region = _needed_holes(holes, need)
+    if not region.any():
         return out
     was_training = model.training
     model.to(device).eval()
     try:
         with cpu_autocast(device, bf16):
-            packing = None if bands is None or device.type == "cuda" else plan_bands(holes, model.config.alignment, bands)
+            packing = None if bands is None or device.type == "cuda" else plan_bands(region, model.config.alignment, bands)
             if packing is None or packing.pixels >= _whole_frame_area(holes, model.config.alignment):
                 _whole_frames(model, warped, holes, disp, out, WHOLE_FRAME_PIXELS, device)
             else:
@@ -158,6 +164,16 @@ def inpaint_frames(
     finally:
         model.train(was_training)
     return out
+
+
+def _needed_holes(holes: np.ndarray, need: np.ndarray | None) -> np.ndarray:
+    """The hole pixels the caller reads: ``holes & need`` (``holes`` when ``need`` is None)."""
+    if need is None:
+        return holes
+    need = check_array("need", need, (3,), (np.bool_,))
+    if need.shape != holes.shape:
+        raise ValueError(f"need: expected shape {holes.shape} to match hole_mask, got {need.shape}")
+    return holes & need
 
 
 def _whole_frame_area(holes: np.ndarray, align: int) -> int:

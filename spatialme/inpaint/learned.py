@@ -146,11 +146,11 @@ class LearnedFill:
         """The network's part: ``(T, H, W, 3) uint8`` frames, ``(T, H, W) bool`` holes and the
         warped disparity px (0 in holes, or None) -> filled frames, through the pyramid when set."""
 
-        def at_one_level(rgb: np.ndarray, mask: np.ndarray, disp: np.ndarray | None) -> np.ndarray:
-            return inpaint_frames(self.model, rgb, mask, disp, self.bands, self.device, self.bf16)
+        def at_one_level(rgb: np.ndarray, mask: np.ndarray, disp: np.ndarray | None, need: np.ndarray | None) -> np.ndarray:
+            return inpaint_frames(self.model, rgb, mask, disp, self.bands, self.device, self.bf16, need=need)
 
         if self.pyramid is None:
-            return at_one_level(warped, holes, disparity)
+            return at_one_level(warped, holes, disparity, None)
         return pyramid_fill(at_one_level, warped, holes, disparity, self.pyramid)
 
 

@@ -40,9 +40,11 @@ import numpy as np
 
 __all__ = ["PyramidConfig", "hole_depth", "fill_levels", "masked_downsample", "pyramid_fill"]
 
-#: ``fill(rgb (N, h, w, 3) uint8, holes (N, h, w) bool, disparity (N, h, w) float32 px or None)
-#: -> (N, h, w, 3) uint8`` with the holes filled.
-FillFn = Callable[[np.ndarray, np.ndarray, "np.ndarray | None"], np.ndarray]
+#: ``fill(rgb (N, h, w, 3) uint8, holes (N, h, w) bool, disparity (N, h, w) float32 px or None,
+#: need (N, h, w) bool or None) -> (N, h, w, 3) uint8`` with the holes filled. Only the hole
+#: pixels inside ``need`` are read back (None: all), so a filler may skip the others; the
+#: network still sees every hole as a hole.
+FillFn = Callable[[np.ndarray, np.ndarray, "np.ndarray | None", "np.ndarray | None"], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -122,28 +124,61 @@ def masked_downsample(rgb: np.ndarray, known: np.ndarray, disparity: np.ndarray 
         known fine pixels (odd sizes are padded with holes).
     """
     n, h, w = known.shape
-    ph, pw = h % 2, w % 2
-    k = np.pad(known, ((0, 0), (0, ph), (0, pw))) if ph or pw else known
-    c = np.pad(rgb * known[..., None], ((0, 0), (0, ph), (0, pw), (0, 0))) if ph or pw else rgb * known[..., None]
-    hh, ww = k.shape[1] // 2, k.shape[2] // 2
-    ks = k.reshape(n, hh, 2, ww, 2).sum(axis=(2, 4))
-    cs = c.reshape(n, hh, 2, ww, 2, 3).sum(axis=(2, 4))
-    safe = np.where(ks > 0, ks, 1.0)[..., None]
-    out_rgb = np.where(ks[..., None] > 0, cs / safe, 0.0).astype(np.float32)
-    out_disp = None
-    if disparity is not None:
-        d = disparity * known
-        d = np.pad(d, ((0, 0), (0, ph), (0, pw))) if ph or pw else d
-        ds = d.reshape(n, hh, 2, ww, 2).sum(axis=(2, 4))
-        out_disp = np.where(ks > 0, ds / safe[..., 0], 0.0).astype(np.float32)
-    return out_rgb, (ks / 4.0).astype(np.float32), out_disp
+    hh, ww = (h + 1) // 2, (w + 1) // 2
+    out_rgb = np.zeros((n, hh, ww, 3), np.float32)
+    out_known = np.zeros((n, hh, ww), np.float32)
+    out_disp = None if disparity is None else np.zeros((n, hh, ww), np.float32)
+    for i in range(n):  # OpenCV's 2x area resize is the 2x2 mean, several times faster than numpy's reshape-sum
+        k = _halve(np.asarray(known[i], np.float32))
+        safe = np.where(k > 0, k, np.float32(1.0))
+        weighted = np.asarray(rgb[i], np.float32) * known[i][..., None]
+        out_rgb[i] = np.where(k[..., None] > 0, _halve(weighted) / safe[..., None], np.float32(0.0))
+        out_known[i] = k
+        if out_disp is not None:
+            d = _halve(np.asarray(disparity[i], np.float32) * known[i])
+            out_disp[i] = np.where(k > 0, d / safe, np.float32(0.0))
+    return out_rgb, out_known, out_disp
 
 
-def _upsample(image: np.ndarray, factor: int, height: int, width: int) -> np.ndarray:
-    """``(h, w, 3) uint8`` -> ``(height, width, 3) float32``, bilinear, pixel centres aligned."""
+def _halve(image: np.ndarray) -> np.ndarray:
+    """2x2 means of an ``(H, W[, C]) float32`` image, odd sizes padded with zeros: ``ceil(H / 2) x ceil(W / 2)``."""
     h, w = image.shape[:2]
-    up = cv2.resize(image.astype(np.float32), (w * factor, h * factor), interpolation=cv2.INTER_LINEAR)
-    return up[:height, :width]
+    if h % 2 or w % 2:
+        pad = ((0, h % 2), (0, w % 2)) + ((0, 0),) * (image.ndim - 2)
+        image = np.pad(image, pad)
+    return cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
+
+
+def _needed(used: np.ndarray, lev: int, shape: tuple[int, int]) -> np.ndarray:
+    """Coarse pixels ``(N, h, w) bool`` that the bilinear upsampling reads for the fine pixels ``used``.
+
+    A fine pixel at level ``lev`` samples the 2x2 coarse pixels around its centre, so the
+    fine mask is pooled (any) over ``2**lev`` blocks and grown by one coarse pixel.
+    """
+    n, height, width = used.shape
+    f = 2**lev
+    h, w = shape
+    padded = np.zeros((n, h * f, w * f), np.uint8)
+    padded[:, :height, :width] = used
+    pooled = padded.reshape(n, h, f, w, f).max(axis=(2, 4))
+    kernel = np.ones((3, 3), np.uint8)
+    return np.stack([cv2.dilate(p, kernel) for p in pooled]).astype(bool) if n else pooled.astype(bool)
+
+
+def _sample_up(image: np.ndarray, factor: int, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """Bilinear samples ``(K, 3) float32`` of a coarse ``(h, w, 3)`` image upsampled ``factor`` times,
+    at full-resolution pixels ``(ys, xs)`` (pixel centres aligned, edges clamped, as
+    ``cv2.resize(..., INTER_LINEAR)`` of the whole frame gives)."""
+    h, w = image.shape[:2]
+    sy = np.clip((ys + 0.5) / factor - 0.5, 0.0, h - 1).astype(np.float32)
+    sx = np.clip((xs + 0.5) / factor - 0.5, 0.0, w - 1).astype(np.float32)
+    y0, x0 = sy.astype(np.intp), sx.astype(np.intp)
+    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
+    fy, fx = (sy - y0)[:, None], (sx - x0)[:, None]
+    img = image.astype(np.float32, copy=False)
+    top = img[y0, x0] * (1 - fx) + img[y0, x1] * fx
+    bottom = img[y1, x0] * (1 - fx) + img[y1, x1] * fx
+    return top * (1 - fy) + bottom * fy
 
 
 def pyramid_fill(
@@ -167,13 +202,17 @@ def pyramid_fill(
     Returns:
         ``(T, H, W, 3) uint8``: ``warped`` with its holes filled; known pixels unchanged.
     """
-    frames, height, width = holes.shape
+    frames = holes.shape[0]
     level = fill_levels(hole_depth(holes), config)
     top = np.ceil(level.reshape(frames, -1).max(axis=1)).astype(int) if frames else np.zeros(0, int)
-    out = fill(warped, holes, disparity)
+    out = fill(warped, holes, disparity, None)
     if not (top > 0).any():
         return out
-    acc = out.astype(np.float32) * np.clip(1.0 - level, 0.0, 1.0)[..., None]
+    # only hole pixels are blended: (frame, y, x) of each, grouped by frame
+    ti, yi, xi = np.nonzero(holes)
+    bounds = np.searchsorted(ti, np.arange(frames + 1))
+    hole_level = level[ti, yi, xi]
+    acc = out[ti, yi, xi].astype(np.float32) * np.clip(1.0 - hole_level, 0.0, 1.0)[:, None]
     todo = np.flatnonzero(top > 0)
     rgb = warped[todo].astype(np.float32)
     known = (~holes[todo]).astype(np.float32)
@@ -183,14 +222,15 @@ def pyramid_fill(
         keep = top[todo] >= lev
         todo, rgb, known = todo[keep], rgb[keep], known[keep]
         disp = None if disp is None else disp[keep]
-        coarse_holes = known <= 0.0
-        coarse = fill(np.clip(rgb + 0.5, 0, 255).astype(np.uint8), coarse_holes, disp)
-        weight = np.clip(1.0 - np.abs(level[todo] - lev), 0.0, 1.0)
-        factor = 2**lev
+        need = _needed(holes[todo] & (np.abs(level[todo] - lev) < 1.0), lev, known.shape[1:])
+        coarse = fill(np.clip(rgb + 0.5, 0, 255).astype(np.uint8), known <= 0.0, disp, need)
         for i, t in enumerate(todo):
-            if weight[i].any():
-                acc[t] += _upsample(coarse[i], factor, height, width) * weight[i][..., None]
-    filled = np.clip(acc + 0.5, 0, 255).astype(np.uint8)
+            span = slice(bounds[t], bounds[t + 1])
+            weight = np.clip(1.0 - np.abs(hole_level[span] - lev), 0.0, 1.0)
+            used = np.flatnonzero(weight > 0)
+            if used.size:
+                at = bounds[t] + used
+                acc[at] += _sample_up(coarse[i], 2**lev, yi[at], xi[at]) * weight[used, None]
     result = warped.copy()
-    result[holes] = filled[holes]
+    result[ti, yi, xi] = np.clip(acc + 0.5, 0, 255).astype(np.uint8)
     return result

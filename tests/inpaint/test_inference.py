@@ -53,6 +53,30 @@ def test_packed_bands_equal_whole_frame_with_enough_margin(warp, band):
     assert np.abs(small.astype(int) - whole.astype(int))[warp.hole_mask].mean() < 8  # a short margin only approximates
 
 
+def test_need_limits_the_bands_to_the_pixels_read(warp):
+    model = tiny_model(seed=5, base_channels=4, levels=3, dilations=(2,))
+    margin = model.context_radius
+    config = BandConfig(band=8, margin=margin, width=96, gap=margin, batch=3)
+    every = inpaint_frames(model, warp.image, warp.hole_mask, warp.disparity, bands=config)
+    need = np.zeros_like(warp.hole_mask)
+    need[:, : need.shape[1] // 2] = True  # the top half only
+    part = inpaint_frames(model, warp.image, warp.hole_mask, warp.disparity, bands=config, need=need)
+    read = warp.hole_mask & need
+    assert read.any() and (warp.hole_mask & ~need).any()
+    assert np.abs(part[read].astype(int) - every[read].astype(int)).max() <= 1  # the needed pixels: as before
+    short = BandConfig(band=8, margin=4, width=96, gap=4, batch=3)  # packed bands for sure
+    lazy = inpaint_frames(model, warp.image, warp.hole_mask, warp.disparity, bands=short, need=need)
+    far = warp.hole_mask.copy()
+    far[:, : need.shape[1] // 2 + 8] = False  # beyond the band that holds the last needed row
+    assert far.any()
+    np.testing.assert_array_equal(lazy[far], warp.image[far])  # the others are not computed
+    assert (lazy[read] != warp.image[read]).any()
+    with pytest.raises(ValueError, match="^need: expected shape"):
+        inpaint_frames(model, warp.image, warp.hole_mask, warp.disparity, need=need[:, 1:])
+    untouched = inpaint_frames(model, warp.image, warp.hole_mask, warp.disparity, need=np.zeros_like(need))
+    np.testing.assert_array_equal(untouched, warp.image)
+
+
 def test_bf16_autocast_moves_outputs_by_a_few_levels(warp):
     model = tiny_model(seed=2)
     exact = inpaint_frames(model, warp.image, warp.hole_mask, warp.disparity, bf16=False)

@@ -50,7 +50,7 @@ def test_masked_downsample_averages_known_pixels_only():
 def level_marking_fill(calls):
     """A filler that paints holes with a value saying at which level it ran (by frame width)."""
 
-    def fill(rgb, holes, disp):
+    def fill(rgb, holes, disp, need=None):
         calls.append(rgb.shape[2])
         out = rgb.copy()
         out[holes] = {64: 10, 32: 60, 16: 110, 8: 160}.get(rgb.shape[2], 210)
@@ -76,7 +76,7 @@ def test_pyramid_fill_weights_sum_to_one_and_shallow_holes_stay_at_full_resoluti
     holes = column_hole(x0=20, x1=40)
     warped = np.full((2, 32, 64, 3), 90, np.uint8)
 
-    def constant(rgb, h, d):
+    def constant(rgb, h, d, need=None):
         out = rgb.copy()
         out[h] = 90
         return out
@@ -109,3 +109,36 @@ def test_learned_fill_uses_the_pyramid_and_keeps_known_pixels():
     assert not np.array_equal(with_pyr[warp.hole_mask], without[warp.hole_mask])
     with pytest.raises(ValueError, match="pyramid"):
         LearnedFill(model=model, pyramid="deep")
+
+
+def test_coarse_levels_read_only_the_pixels_they_say_they_need():
+    """A filler that fills only ``need`` (garbage elsewhere) gives the same result as one filling every hole."""
+    rng = np.random.default_rng(3)
+    holes = np.zeros((2, 72, 120), bool)
+    holes[0, 10:60, 30:70] = True  # wide: every level
+    holes[0, 5:70, 90:93] = True  # thin: level 0 only
+    holes[1, :, 100:] = True  # the right border band
+    holes[1, 40:44, 5:60] = True
+    warped = rng.integers(0, 256, (2, 72, 120, 3), dtype=np.uint8)
+    disp = rng.random((2, 72, 120)).astype(np.float32)
+    seen = []
+
+    def smooth(rgb, h, d, need=None):  # a fill that depends on position and level
+        yy, xx = np.mgrid[: h.shape[1], : h.shape[2]]
+        paint = ((3 * yy + 5 * xx + 40 * rgb.shape[2]) % 251).astype(np.uint8)
+        out = rgb.copy()
+        out[h] = np.broadcast_to(paint, h.shape)[h][:, None]
+        return out
+
+    def lazy(rgb, h, d, need=None):
+        out = smooth(rgb, h, d)
+        if need is not None:
+            seen.append((int((h & need).sum()), int(h.sum())))
+            out[h & ~need] = 255
+        return out
+
+    config = PyramidConfig(reach=2.0, max_level=4)
+    full = pyramid_fill(smooth, warped, holes, disp, config)
+    np.testing.assert_array_equal(pyramid_fill(lazy, warped, holes, disp, config), full)
+    assert len(seen) >= 3 and all(needed <= total for needed, total in seen)
+    assert seen[0][0] < seen[0][1]  # the thin hole is not needed at level 1
