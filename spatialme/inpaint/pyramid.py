@@ -130,13 +130,13 @@ def masked_downsample(rgb: np.ndarray, known: np.ndarray, disparity: np.ndarray 
     out_disp = None if disparity is None else np.zeros((n, hh, ww), np.float32)
     for i in range(n):  # OpenCV's 2x area resize is the 2x2 mean, several times faster than numpy's reshape-sum
         k = _halve(np.asarray(known[i], np.float32))
-        safe = np.where(k > 0, k, np.float32(1.0))
-        weighted = np.asarray(rgb[i], np.float32) * known[i][..., None]
-        out_rgb[i] = np.where(k[..., None] > 0, _halve(weighted) / safe[..., None], np.float32(0.0))
+        # where no fine pixel is known the weighted sums are 0, and so is 0 / tiny
+        safe = np.maximum(k, np.float32(1e-12))
+        weighted = cv2.multiply(np.asarray(rgb[i], np.float32), cv2.merge([np.asarray(known[i], np.float32)] * 3))
+        np.divide(_halve(weighted), safe[..., None], out=out_rgb[i])
         out_known[i] = k
         if out_disp is not None:
-            d = _halve(np.asarray(disparity[i], np.float32) * known[i])
-            out_disp[i] = np.where(k > 0, d / safe, np.float32(0.0))
+            np.divide(_halve(np.asarray(disparity[i], np.float32) * known[i]), safe, out=out_disp[i])
     return out_rgb, out_known, out_disp
 
 
@@ -149,20 +149,24 @@ def _halve(image: np.ndarray) -> np.ndarray:
     return cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
 
 
-def _needed(used: np.ndarray, lev: int, shape: tuple[int, int]) -> np.ndarray:
-    """Coarse pixels ``(N, h, w) bool`` that the bilinear upsampling reads for the fine pixels ``used``.
+def _needed(ti: np.ndarray, yi: np.ndarray, xi: np.ndarray, used: np.ndarray, frames: np.ndarray, lev: int,
+            shape: tuple[int, int]) -> np.ndarray:
+    """Coarse pixels ``(len(frames), h, w) bool`` that the bilinear upsampling reads at level ``lev``.
 
-    A fine pixel at level ``lev`` samples the 2x2 coarse pixels around its centre, so the
-    fine mask is pooled (any) over ``2**lev`` blocks and grown by one coarse pixel.
+    ``ti, yi, xi`` are the hole pixels (sorted by frame), ``used`` those blended at this level.
+    A fine pixel samples the 2x2 coarse pixels around its centre, so its coarse pixel
+    ``(y >> lev, x >> lev)`` is marked and the marks grow by one coarse pixel.
     """
-    n, height, width = used.shape
-    f = 2**lev
-    h, w = shape
-    padded = np.zeros((n, h * f, w * f), np.uint8)
-    padded[:, :height, :width] = used
-    pooled = padded.reshape(n, h, f, w, f).max(axis=(2, 4))
+    index = np.full(int(ti.max(initial=0)) + 1, -1)
+    index[frames] = np.arange(len(frames))
+    slot = index[ti[used]]
+    keep = slot >= 0
+    need = np.zeros((len(frames), *shape), np.uint8)
+    need[slot[keep], yi[used][keep] >> lev, xi[used][keep] >> lev] = 1
     kernel = np.ones((3, 3), np.uint8)
-    return np.stack([cv2.dilate(p, kernel) for p in pooled]).astype(bool) if n else pooled.astype(bool)
+    for i in range(len(frames)):
+        need[i] = cv2.dilate(need[i], kernel)
+    return need.astype(bool)
 
 
 def _sample_up(image: np.ndarray, factor: int, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
@@ -203,15 +207,16 @@ def pyramid_fill(
         ``(T, H, W, 3) uint8``: ``warped`` with its holes filled; known pixels unchanged.
     """
     frames = holes.shape[0]
-    level = fill_levels(hole_depth(holes), config)
-    top = np.ceil(level.reshape(frames, -1).max(axis=1)).astype(int) if frames else np.zeros(0, int)
     out = fill(warped, holes, disparity, None)
+    # levels and the blend only at hole pixels: (frame, y, x) of each, grouped by frame
+    ti, yi, xi = np.nonzero(holes)
+    hole_level = fill_levels(hole_depth(holes)[ti, yi, xi], config)
+    bounds = np.searchsorted(ti, np.arange(frames + 1))
+    top = np.zeros(frames, int)
+    if ti.size:
+        np.maximum.at(top, ti, np.ceil(hole_level).astype(int))
     if not (top > 0).any():
         return out
-    # only hole pixels are blended: (frame, y, x) of each, grouped by frame
-    ti, yi, xi = np.nonzero(holes)
-    bounds = np.searchsorted(ti, np.arange(frames + 1))
-    hole_level = level[ti, yi, xi]
     acc = out[ti, yi, xi].astype(np.float32) * np.clip(1.0 - hole_level, 0.0, 1.0)[:, None]
     todo = np.flatnonzero(top > 0)
     rgb = warped[todo].astype(np.float32)
@@ -222,7 +227,7 @@ def pyramid_fill(
         keep = top[todo] >= lev
         todo, rgb, known = todo[keep], rgb[keep], known[keep]
         disp = None if disp is None else disp[keep]
-        need = _needed(holes[todo] & (np.abs(level[todo] - lev) < 1.0), lev, known.shape[1:])
+        need = _needed(ti, yi, xi, np.abs(hole_level - lev) < 1.0, todo, lev, known.shape[1:])
         coarse = fill(np.clip(rgb + 0.5, 0, 255).astype(np.uint8), known <= 0.0, disp, need)
         for i, t in enumerate(todo):
             span = slice(bounds[t], bounds[t + 1])

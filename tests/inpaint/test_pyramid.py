@@ -142,3 +142,15 @@ def test_coarse_levels_read_only_the_pixels_they_say_they_need():
     np.testing.assert_array_equal(pyramid_fill(lazy, warped, holes, disp, config), full)
     assert len(seen) >= 3 and all(needed <= total for needed, total in seen)
     assert seen[0][0] < seen[0][1]  # the thin hole is not needed at level 1
+
+
+def test_masked_downsample_of_partial_shares_keeps_the_known_mean():
+    """At coarser levels ``known`` is a share; a block with 1/16 known still averages its known colour."""
+    rgb = np.zeros((1, 4, 4, 3), np.float32)
+    rgb[0, 0, 0] = 200.0
+    known = np.zeros((1, 4, 4), np.float32)
+    known[0, 0, 0] = 1.0
+    rgb1, known1, _ = masked_downsample(rgb, known)
+    rgb2, known2, _ = masked_downsample(rgb1, known1)
+    assert known2[0, 0, 0] == pytest.approx(1 / 16)
+    np.testing.assert_allclose(rgb2[0, 0, 0], 200.0, rtol=1e-6)
