@@ -122,7 +122,8 @@ def installed(tmp_path_factory) -> Path:
     for name in BUILD_FILES:
         shutil.copy2(REPO / name, src / name)
     shutil.copytree(REPO / "spatialme", src / "spatialme", ignore=_ignore)
-    shutil.copytree(REPO / "assets" / "weights", src / "assets" / "weights", ignore=_ignore)
+    for assets in ("weights", "textures"):
+        shutil.copytree(REPO / "assets" / assets, src / "assets" / assets, ignore=_ignore)
     site = root / "site"
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"}
     cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index",
@@ -147,6 +148,16 @@ def test_wheel_carries_the_shipped_weights(installed):
             assert copy.is_file(), f"{copy} missing from the installed package"
             assert copy.read_bytes() == shipped.read_bytes()
     assert (installed / "bin" / "spatialme").is_file()
+
+
+def test_wheel_carries_the_demo_textures(installed):
+    shipped = sorted(p.name for p in (REPO / "assets" / "textures").iterdir())
+    copy = installed / "spatialme" / "_textures"
+    assert sorted(p.name for p in copy.iterdir() if p.name != "__pycache__") == shipped
+    res = _run_installed(installed, [sys.executable, "-c", "from spatialme.data.textures import list_textures; print(list_textures()[0].parent)"],
+                         installed.parent)
+    assert res.returncode == 0, res.stderr
+    assert Path(res.stdout.strip()) == copy  # the installed package finds its own textures
 
 
 @pytest.mark.slow

@@ -35,8 +35,9 @@ __all__ = [
     "resize_short_side",
 ]
 
-#: The committed textures, resolved from the repository root.
-DEFAULT_TEXTURE_DIR = Path(__file__).resolve().parents[2] / "assets" / "textures"
+_INSTALLED_TEXTURES = Path(__file__).resolve().parents[1] / "_textures"
+#: The committed textures: the installed package's own copy, else the checkout's ``assets/textures``.
+DEFAULT_TEXTURE_DIR = _INSTALLED_TEXTURES if _INSTALLED_TEXTURES.is_dir() else Path(__file__).resolve().parents[2] / "assets" / "textures"
 
 #: File suffixes read as images (lower case).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
