@@ -56,7 +56,8 @@ def _sizes(value: str) -> tuple[tuple[int, int], ...]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
-    parser = argparse.ArgumentParser(prog="python -m spatialme", description="SpatialMe 2D-to-3D stereo conversion.")
+    prog = "spatialme" if Path(sys.argv[0]).name == "spatialme" else "python -m spatialme"  # the console script or -m
+    parser = argparse.ArgumentParser(prog=prog, description="SpatialMe 2D-to-3D stereo conversion.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
     conv = sub.add_parser("convert", help="convert a video, an image, or a folder of them to stereo")

@@ -190,6 +190,9 @@ def test_installed_package_converts_with_its_own_weights(installed, tmp_path):
     assert len(frames) == FRAMES
     assert all(len(frame) == width * height * 3 for frame in frames)
 
+    usage = _run_installed(installed, [script, "--help"], work)
+    assert usage.returncode == 0 and usage.stdout.startswith("usage: spatialme ")  # the command's own name
+
     bad = _run_installed(installed, [script, "convert", "missing.mp4", "-o", "x.mp4"], work)
     assert bad.returncode == 2
     assert bad.stderr.strip().startswith("error:") and len(bad.stderr.strip().splitlines()) == 1
