@@ -222,7 +222,7 @@ def _edge_columns(boxes: list[tuple[int, int, int, int]], owners: list[int], wid
         key = (t, side)
         cur = pending.get(key)
         if cur is not None and y0 - cur[1] <= band:
-            cur[1], cur[2], cur[3] = max(cur[1], y1), min(cur[2], x0), max(cur[3], x1)
+            cur[:] = min(cur[0], y0), max(cur[1], y1), min(cur[2], x0), max(cur[3], x1)  # boxes of one band come in column order
             continue
         if cur is not None:
             out_boxes.append(tuple(cur))

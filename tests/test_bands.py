@@ -35,6 +35,21 @@ def test_boxes_cover_the_region_and_windows_are_aligned(rng):
     assert plan_bands(sliver, 4, BandConfig(band=32, margin=8, width=128)).pixels < 0.2 * sliver.size
 
 
+def test_edge_columns_keep_the_rows_of_every_box_merged_into_them():
+    """A wide run near a side edge is cut into several boxes per band; merging them into an
+    edge column must keep the topmost rows of each (they once fell out: a box's rows started
+    at the first box's)."""
+    region = np.zeros((1, 64, 120), bool)
+    region[0, 20:24, 4:20] = True  # lower rows at the left edge ...
+    region[0, 17:19, 24:40] = True  # ... higher rows further right, same band, same run
+    config = BandConfig(band=16, margin=20, width=56, gap=4)  # boxes at most 8 px wide
+    packing = plan_bands(region, 4, config)
+    covered = np.zeros_like(region)
+    for t, (y0, y1, x0, x1) in zip(packing.frame, packing.box):
+        covered[t, y0:y1, x0:x1] = True
+    assert covered[region].all()
+
+
 def test_gather_scatter_round_trip_and_no_overlap(rng):
     region = region_of(rng)
     frames = rng.integers(0, 256, (*region.shape, 3), dtype=np.uint8)

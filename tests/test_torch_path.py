@@ -127,6 +127,8 @@ def test_refiner_whole_frames_match_packed_bands_with_their_maps():
     assert sel[1].sum() > 20
     assert np.abs(whole.right[sel].astype(int) - packed.right[sel].astype(int)).max() <= 1
     np.testing.assert_array_equal(packed.right[~ring], warp.image[~ring])
+    np.testing.assert_array_equal(whole.right[~ring], warp.image[~ring])  # the same ring on whole frames
+    assert (whole.maps[1]["m1"][~ring[1]] == 1).all() and (whole.maps[1]["c"][~ring[1]] == 0).all()  # maps say Poly there
     assert np.abs(whole.maps[1]["m1"][sel[1]] - packed.maps[1]["m1"][sel[1]]).max() <= 2 / 255
 
 
