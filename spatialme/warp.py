@@ -30,13 +30,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numba
 import numpy as np
 import torch
 
 from .checks import check_array, check_finite, check_range
 
-__all__ = ["WarpConfig", "WarpResult", "forward_warp", "forward_warp_torch"]
+__all__ = ["WarpConfig", "WarpResult", "forward_warp", "forward_warp_torch", "speck_mask", "speck_mask_torch"]
 
 
 @dataclass(frozen=True)
@@ -49,12 +50,20 @@ class WarpConfig:
             unstretched surface; a disparity that falls by ``s`` px per px gives ``1 + s``.
             Longer segments are disocclusions and become holes. The default ``2`` keeps every
             interpolated pixel within one pixel of a real sample.
+        speck: landed blobs that fit in a ``speck x speck`` square with holes all round
+            them (the ring one pixel outside that square) become holes too (0 = keep them).
+            They are stray samples of a noisy or estimated disparity strewn through a
+            disocclusion; every filler would treat them as known background, and the
+            learned one rings around each (speckle on the Motorcycle pair).
     """
 
     max_stretch: float = 2.0
+    speck: int = 3
 
     def __post_init__(self) -> None:
         check_range("max_stretch", self.max_stretch, 1.0, 1e6)
+        if isinstance(self.speck, bool) or not isinstance(self.speck, (int, np.integer)) or not 0 <= self.speck <= 15 or self.speck % 2 == 0 and self.speck:
+            raise ValueError(f"speck: expected 0 or an odd number of px up to 15, got {self.speck!r}")
 
 
 @dataclass
@@ -178,7 +187,54 @@ def forward_warp(image: np.ndarray, disparity: np.ndarray, config: WarpConfig = 
     round_off = np.float32(0.5 if image.dtype == np.uint8 else 0.0)
     blocks = min(img_rows.shape[0], numba.get_num_threads() * 4)
     _warp_rows(img_rows, disp_rows, np.float32(config.max_stretch), round_off, blocks, out, hole, wdisp)
-    return WarpResult(out.reshape(image.shape), hole.reshape(disparity.shape), wdisp.reshape(disparity.shape))
+    out, hole, wdisp = out.reshape(image.shape), hole.reshape(disparity.shape), wdisp.reshape(disparity.shape)
+    if config.speck:
+        specks = speck_mask(hole, config.speck)
+        hole |= specks
+        out[specks] = 0
+        wdisp[specks] = 0
+    return WarpResult(out, hole, wdisp)
+
+
+def speck_mask(holes: np.ndarray, size: int) -> np.ndarray:
+    """Known pixels in blobs that fit in a ``size x size`` square ringed by holes.
+
+    A square window whose one-pixel outer ring is all holes isolates whatever known pixels
+    lie inside it; those are marked (``size`` odd, windows centred on every pixel; the ring
+    must lie inside the frame, so nothing at the border is touched).
+
+    Args:
+        holes: ``(H, W)`` or ``(T, H, W)`` bool.
+        size: the square's side, px (odd).
+
+    Returns:
+        bool of the same shape, True at the speck pixels (never at a hole).
+    """
+    flat = holes.reshape(-1, *holes.shape[-2:])
+    out = np.zeros(flat.shape, bool)
+    outer, ring = size + 2, (size + 2) ** 2 - size**2
+    dilate = np.ones((size, size), np.uint8)
+    for t, frame in enumerate(flat):
+        if frame.all() or not frame.any():
+            continue
+        h = frame.astype(np.float32)
+        count = cv2.boxFilter(h, -1, (outer, outer), normalize=False, borderType=cv2.BORDER_CONSTANT)
+        inner = cv2.boxFilter(h, -1, (size, size), normalize=False, borderType=cv2.BORDER_CONSTANT)
+        centre = ((count - inner) >= ring - 0.5) & (inner < size * size - 0.5)  # ringed, not all hole
+        if centre.any():
+            out[t] = (cv2.dilate(centre.astype(np.uint8), dilate) > 0) & ~frame
+    return out.reshape(holes.shape)
+
+
+def speck_mask_torch(holes: torch.Tensor, size: int) -> torch.Tensor:
+    """:func:`speck_mask` for ``(B, H, W) bool`` tensors on any device."""
+    h = holes.to(torch.float32).unsqueeze(1)
+    outer, ring = size + 2, (size + 2) ** 2 - size**2
+    count = torch.nn.functional.avg_pool2d(h, outer, stride=1, padding=outer // 2, count_include_pad=True) * outer**2
+    inner = torch.nn.functional.avg_pool2d(h, size, stride=1, padding=size // 2, count_include_pad=True) * size**2
+    centre = ((count - inner) >= ring - 0.5) & (inner < size * size - 0.5)
+    grown = torch.nn.functional.max_pool2d(centre.to(torch.float32), size, stride=1, padding=size // 2) > 0
+    return grown[:, 0] & ~holes
 
 
 def _suffix_visibility(dst: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -257,4 +313,10 @@ def forward_warp_torch(
 
     warped = sample(image)
     wdisp = sample(disparity.unsqueeze(1))[:, 0]
-    return warped, ~filled, wdisp
+    holes = ~filled
+    if config.speck:
+        specks = speck_mask_torch(holes, config.speck)
+        holes = holes | specks
+        warped = warped.masked_fill(specks.unsqueeze(1), 0.0)
+        wdisp = wdisp.masked_fill(specks, 0.0)
+    return warped, holes, wdisp

@@ -153,3 +153,15 @@ def test_pipeline_on_torch_kernels_matches_the_cpu_path(scene, tiny_weights, var
     assert diff.max() <= 4 and (diff == 0).mean() > 0.97
     with pytest.raises(ValueError, match="kernels"):
         PipelineConfig(kernels="gpu")
+
+
+def test_speck_removal_is_the_same_on_torch_tensors():
+    from spatialme.warp import speck_mask, speck_mask_torch
+
+    rng = np.random.default_rng(7)
+    holes = rng.random((3, 48, 64)) < 0.8  # dense holes: many lone known pixels and small blobs
+    holes[:, :, :8] = False
+    for size in (1, 3, 5):
+        expected = speck_mask(holes, size)
+        assert expected.any()
+        np.testing.assert_array_equal(speck_mask_torch(torch.from_numpy(holes), size).numpy(), expected)

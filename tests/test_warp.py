@@ -146,3 +146,27 @@ def test_bad_inputs(image, disparity, match):
 def test_bad_config():
     with pytest.raises(ValueError, match="max_stretch"):
         WarpConfig(max_stretch=0.5)
+
+
+def test_stray_samples_inside_a_disocclusion_become_holes():
+    """A lone sample of the background inside a wide hole (a noisy disparity strews them)
+    is a hole afterwards; bigger islands and the border stay."""
+    from spatialme.warp import speck_mask
+
+    img = np.tile(np.arange(60, dtype=np.uint8)[None, :, None] * 4, (9, 1, 3))
+    disp = np.zeros((9, 60), np.float32)
+    disp[:, 20:40] = 12.0  # a near object opens a 12 px hole at 28..39 beside it
+    disp[4, 40] = 6.0  # one stray background pixel lands inside it (at 34)
+    plain = forward_warp(img, disp, WarpConfig(speck=0))
+    assert not plain.hole_mask[4, 34] and plain.hole_mask[3:6, 28:34].all() and plain.hole_mask[3:6, 35:40].all()
+    res = forward_warp(img, disp)
+    assert res.hole_mask[4, 34] and res.image[4, 34].tolist() == [0, 0, 0] and res.disparity[4, 34] == 0
+    np.testing.assert_array_equal(res.hole_mask & ~plain.hole_mask, speck_mask(plain.hole_mask, 3))
+    assert (res.hole_mask ^ plain.hole_mask).sum() == 1  # nothing else changes
+    holes = np.ones((12, 12), bool)
+    holes[4:8, 4:8] = False  # a 4x4 island: bigger than the 3 px square, kept
+    holes[0, 0] = False  # at the frame border: kept
+    assert not speck_mask(holes, 3).any()
+    for bad in (2, -1, 17, True, 1.0):
+        with pytest.raises(ValueError, match="^speck:"):
+            WarpConfig(speck=bad)
