@@ -189,3 +189,24 @@ def test_short_training_reduces_the_loss(tmp_path, one_torch_thread):
     train(replace(cfg, out=str(tmp_path / "again"), steps=3))
     again = [float(r["content"]) for r in csv.DictReader((tmp_path / "again" / "log.csv").open())]
     assert again == history[:3]  # seeded
+
+
+def test_weight_averaging_blends_floats_and_refuses_mismatches(tmp_path):
+    from spatialme.refiner import MHFURefiner
+    from spatialme.training.average import average_pretrained, average_state_dicts
+
+    torch.manual_seed(0)
+    a, b = MHFURefiner(base_channels=8, levels=2), MHFURefiner(base_channels=8, levels=2)
+    a.save_pretrained(tmp_path / "a")
+    b.save_pretrained(tmp_path / "b")
+    soup = average_pretrained(MHFURefiner, [tmp_path / "a", tmp_path / "b"], [0.3, 0.7], tmp_path / "soup")
+    name, pa = next(iter(a.state_dict().items()))
+    np.testing.assert_allclose(soup.state_dict()[name].numpy(), (0.3 * pa + 0.7 * b.state_dict()[name]).numpy(), rtol=1e-5, atol=1e-7)
+    again = MHFURefiner.from_pretrained(str(tmp_path / "soup"))
+    assert all(torch.equal(again.state_dict()[k], v) for k, v in soup.state_dict().items())
+    with pytest.raises(ValueError, match="summing to 1"):
+        average_state_dicts([a.state_dict(), b.state_dict()], [0.5, 0.6])
+    with pytest.raises(ValueError, match="one weight per state dict"):
+        average_state_dicts([a.state_dict()], [0.5, 0.5])
+    with pytest.raises(ValueError, match="does not match the first"):
+        average_state_dicts([a.state_dict(), MHFURefiner(base_channels=4, levels=2).state_dict()], [0.5, 0.5])
