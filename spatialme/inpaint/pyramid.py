@@ -25,7 +25,9 @@ wide one. Instead the *input* is brought to the network's scale:
   where any fill is a guess of the background anyway.
 
 The coarse levels cost at most a third of the full one (``1/4 + 1/16 + ...``) and run only
-on frames whose holes need them. The filler is a plain function, so the same code serves
+on frames whose holes need them; each runs only around the hole pixels its upsampling is
+read at (``need``: thin holes never reach level 1), and the blend is computed at hole pixels
+only. The filler is a plain function, so the same code serves
 the learned inpainter on packed bands (CPU) or whole frames (CUDA), and training builds its
 crops with :func:`masked_downsample` to show the network what inference shows it.
 """
