@@ -35,7 +35,7 @@ import numba
 import numpy as np
 import torch
 
-from .checks import check_array, check_finite, check_range
+from .checks import check_array, check_finite, check_int, check_range
 
 __all__ = ["WarpConfig", "WarpResult", "forward_warp", "forward_warp_torch", "speck_mask", "speck_mask_torch"]
 
@@ -62,8 +62,8 @@ class WarpConfig:
 
     def __post_init__(self) -> None:
         check_range("max_stretch", self.max_stretch, 1.0, 1e6)
-        if isinstance(self.speck, bool) or not isinstance(self.speck, (int, np.integer)) or not 0 <= self.speck <= 15 or self.speck % 2 == 0 and self.speck:
-            raise ValueError(f"speck: expected 0 or an odd number of px up to 15, got {self.speck!r}")
+        if check_int("speck", self.speck, 0, 15) and self.speck % 2 == 0:
+            raise ValueError(f"speck: expected 0 or an odd number of px, got {self.speck!r}")
 
 
 @dataclass

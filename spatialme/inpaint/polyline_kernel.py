@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .polyline_rows import _add_rgb, _colour, _row_general, _store, _vertex_columns, _vertices
+from .polyline_rows import _add_rgb, _colour, _next_pixel, _row_general, _store, _vertex_columns, _vertices
 
 
 @njit(cache=True, fastmath=False, nogil=True)
@@ -140,12 +140,7 @@ def _row_fast(y, mode, n, nb, bwd, xs, ks, cols, colf, out, acc, flag, head, pli
                 npc += 1
             else:
                 if p != cur_p:
-                    if cur_p >= 0:
-                        _add_rgb(acc, cur_p, sr, sg, sb)
-                    cur_p = p
-                    sr = 0.0
-                    sg = 0.0
-                    sb = 0.0
+                    cur_p, sr, sg, sb = _next_pixel(acc, cur_p, p, sr, sg, sb)
                 ln = b - a
                 if i0 == i1:
                     sr += ln * r0
@@ -158,8 +153,7 @@ def _row_fast(y, mode, n, nb, bwd, xs, ks, cols, colf, out, acc, flag, head, pli
                     sb += ln * (b0 + t * db)
             a = b
             p += 1
-    if cur_p >= 0:
-        _add_rgb(acc, cur_p, sr, sg, sb)
+    _next_pixel(acc, cur_p, -1, sr, sg, sb)  # the last pixel's sums
 
     for idx in range(ncx):
         p = plist[idx]

@@ -176,6 +176,14 @@ def _add_rgb(acc, p, r, g, b):
     acc[3 * p + 2] += b
 
 
+@njit(cache=True, fastmath=False, nogil=True, inline="always")
+def _next_pixel(acc, cur_p, p, sr, sg, sb):
+    """Add the running sums of pixel ``cur_p`` (none when negative) to ``acc``; start ``p`` at zero."""
+    if cur_p >= 0:
+        _add_rgb(acc, cur_p, sr, sg, sb)
+    return p, 0.0, 0.0, 0.0
+
+
 @njit(cache=True, fastmath=False, nogil=True)
 def _store(acc, out, y):
     """Truncate the per-pixel sums (each 0.5 + its pieces) into ``out[y]`` as uint8."""
@@ -268,17 +276,11 @@ def _row_general(y, mode, n, xs, ks, cols, colf, out, sv, tmp, cuts, best_k, bes
         b = cuts[i + 1]
         p = int(a)
         if p != cur_p:
-            if cur_p >= 0:
-                _add_rgb(acc, cur_p, sr, sg, sb)
-            cur_p = p
-            sr = 0.0
-            sg = 0.0
-            sb = 0.0
+            cur_p, sr, sg, sb = _next_pixel(acc, cur_p, p, sr, sg, sb)
         ln = b - a
         r, g, bl = _colour(xs, cols, colf, j, 0.5 * (a + b))
         sr += ln * r
         sg += ln * g
         sb += ln * bl
-    if cur_p >= 0:
-        _add_rgb(acc, cur_p, sr, sg, sb)
+    _next_pixel(acc, cur_p, -1, sr, sg, sb)  # the last pixel's sums
     _store(acc, out, y)
