@@ -163,7 +163,14 @@ class FeatureUpdateUnit(nn.Module):
         expected = (f_i.shape[0], self.up_channels, *f_i.shape[2:])
         if tuple(f_u.shape) != expected:
             raise ValueError(f"f_u: expected shape {expected} to match f_i, got {tuple(f_u.shape)}")
-        z, q, r = self.conv(torch.cat([f_i, f_u], dim=1)).chunk(3, dim=1)
+        x = torch.cat([f_i, f_u], dim=1)
+        if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+            # channel slices of an NHWC output are strided and the activations on them slow:
+            # the three convolutions run one by one instead (same weights, same numbers)
+            conv, n = self.conv, self.in_channels
+            z, q, r = (F.conv2d(x, conv.weight[k * n : (k + 1) * n], conv.bias[k * n : (k + 1) * n], 1, 1) for k in range(3))
+        else:
+            z, q, r = self.conv(x).chunk(3, dim=1)
         z = torch.sigmoid(z)  # eq. 4
         q = torch.tanh(q)  # eq. 5
         r = torch.tanh(r)  # eq. 6

@@ -50,6 +50,9 @@ def test_fuu_matches_equations_4_to_7():
     r = torch.tanh(conv[2])  # eq. 6
     expected = q * z + (1 - z) * r  # eq. 7
     torch.testing.assert_close(fuu(f_i, f_u), expected)
+    # channels-last inputs (the refiner's layout) take the one-by-one path: same numbers
+    nhwc = [t.contiguous(memory_format=torch.channels_last) for t in (f_i, f_u)]
+    torch.testing.assert_close(fuu(*nhwc), expected)
 
 
 def test_fuu_rejects_mismatched_inputs():

@@ -11,6 +11,13 @@ input, ``out = ELU(conv_f(x)) * sigmoid(conv_g(x))``, so the network itself deci
 hole-ness propagates through its depth. Here ``conv_f`` and ``conv_g`` are one convolution
 with twice the output channels, split.
 
+Memory layout. Inference runs channels-last (NHWC), oneDNN's fast layout for these narrow
+convolutions on a CPU, and there each gated layer calls the two halves of its convolution
+separately: a channel slice of an NHWC tensor is strided, and ELU and sigmoid on strided
+views cost more than the convolution itself. Same weights, same numbers, about 1.9x faster
+in bfloat16 on 2 cores (the NCHW bfloat16 convolution also pays a layout copy per call).
+Training keeps NCHW and the single convolution.
+
 Input: the warped right view with its holes zeroed (centred, ``rgb - 0.5``), the hole mask
 and, optionally, the warped disparity normalised per frame to [0, 1] over known pixels
 (0 in holes, :func:`spatialme.inpaint.inference.normalize_disparity`). Disparity tells the
@@ -88,7 +95,8 @@ class GatedConv2d(nn.Module):
 
     ``conv_f`` and ``conv_g`` are stored as one ``nn.Conv2d`` with ``2 * out_channels``
     outputs, features first, then gates; zero padding keeps the size (divided by
-    ``stride``).
+    ``stride``). A channels-last input runs the two halves as two convolutions, so that
+    ELU and sigmoid read dense tensors (see the module docstring); the result is the same.
 
     Args:
         in_channels, out_channels: channel counts.
@@ -105,7 +113,14 @@ class GatedConv2d(nn.Module):
         self.conv = nn.Conv2d(in_channels, 2 * out_channels, kernel_size, stride, padding=dilation * (kernel_size // 2), dilation=dilation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feat, gate = self.conv(x).split(self.out_channels, dim=1)
+        if x.ndim == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+            conv, n = self.conv, self.out_channels
+            feat, gate = (
+                F.conv2d(x, conv.weight[part], conv.bias[part], conv.stride, conv.padding, conv.dilation)
+                for part in (slice(0, n), slice(n, 2 * n))
+            )
+        else:
+            feat, gate = self.conv(x).split(self.out_channels, dim=1)
         return F.elu(feat) * torch.sigmoid(gate)
 
 
@@ -209,6 +224,8 @@ class GatedInpainter(
             x = F.pad(x, (0, pad_w, 0, pad_h))
             x[:, 3:4, height:, :] = 1.0  # the padding is unknown, like a hole
             x[:, 3:4, :, width:] = 1.0
+        if not torch.is_grad_enabled():
+            x = x.contiguous(memory_format=torch.channels_last)  # inference layout, see the module docstring
         skips = []
         for block in self.encoder:
             x = block(x)

@@ -29,6 +29,30 @@ def test_gated_conv_matches_manual_computation():
     torch.testing.assert_close(out, F.elu(feat) * torch.sigmoid(gate))
     dilated = GatedConv2d(3, 4, kernel_size=3, dilation=3)
     assert dilated(x).shape == (2, 4, 11, 14)
+    # a channels-last input takes the two-convolution path: same numbers, dense halves
+    nhwc = layer(x.contiguous(memory_format=torch.channels_last))
+    assert nhwc.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(nhwc, out)
+
+
+def test_inference_runs_channels_last_with_the_training_numbers():
+    """Grad off: the channels-last layout (the fast CPU path); grad on: NCHW. Same output,
+    the odd size (padding) and bfloat16 autocast included."""
+    torch.manual_seed(1)
+    model = GatedInpainter(base_channels=4, levels=3, dilations=(2,)).eval()
+    rgb, disp = torch.rand(2, 3, 13, 22), torch.rand(2, 1, 13, 22)
+    mask = (torch.rand(2, 1, 13, 22) > 0.7).float()
+    train_layout = model(rgb, mask, disp)
+    assert train_layout.stride()[1] > train_layout.stride()[-1]  # NCHW under autograd
+    with torch.inference_mode():
+        fast = model(rgb, mask, disp)
+    assert fast.stride()[1] == 1  # channels last
+    torch.testing.assert_close(fast, train_layout.detach(), atol=1e-6, rtol=0)
+    with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16):
+        fast16 = model(rgb, mask, disp).float()
+    with torch.autocast("cpu", torch.bfloat16):
+        slow16 = model(rgb, mask, disp).float()
+    assert (fast16 - slow16.detach()).abs().max() <= 1 / 128  # a bfloat16 rounding at most
 
 
 def test_model_shapes_range_and_size():
