@@ -36,7 +36,7 @@ normalisation layer, so its output at a pixel depends only on a bounded neighbou
 (radius about 50 px with the defaults). :func:`refine_clip` (the pipeline's path) relies on
 that: on a CPU it runs the network only on packed bands around the holes
 (:mod:`spatialme.bands`), where the branches disagree, keeps the refined pixels within
-:data:`REFINE_RING` px of a hole and Poly elsewhere (all branches agree with the warp away
+:data:`REFINE_RING` px of a plain-warp hole and Poly elsewhere (all branches agree with the warp away
 from holes), in bfloat16 where the CPU has it natively; on CUDA whole frames, with the same ring.
 """
 
@@ -56,7 +56,7 @@ from torch import nn
 from .bands import BandConfig, cpu_autocast, gather, plan_bands, scatter
 from .checks import check_array, check_int
 
-__all__ = ["FeatureUpdateUnit", "MHFURefiner", "RefinedClip", "RefinerOutput", "fuse", "refine_clip", "refine_frames"]
+__all__ = ["FeatureUpdateUnit", "MHFURefiner", "RefinedClip", "RefinerOutput", "fuse", "refine_clip", "refine_frames", "refined_region", "compose_refined"]
 
 #: Initial biases of the four output groups (logits). ``sigmoid(0) = 1/2`` and
 #: ``sigmoid(ln 2) = 2/3`` make eqs. 1-2 an equal three-way average of the branches;
@@ -366,11 +366,53 @@ def _frames_of(packing, frames: list[int], total: int):
     return replace(packing, frame=index[packing.frame[keep]], box=packing.box[keep], window=packing.window[keep], place=packing.place[keep], pad=packing.pad[keep])
 
 
-#: Refined pixels are kept within this many px of a hole (of either mask); Poly elsewhere.
-#: Measured on the sweep (shipped 41k refiner): 4 px costs 0.6 dB outside the holes at 720p,
-#: 6 % exact (45.45 vs 46.10 dB at 1 px) with no gain anywhere; 0 px loses 0.08 dB over the
-#: whole frame at 720p, 2 % estimated-like; 1 px loses nothing in the rows measured.
+#: Refined pixels are kept within this many px of a hole of the plain warp (the first mask);
+#: Poly elsewhere. Measured on the sweep (shipped 41k refiner): 4 px costs 0.6 dB outside the
+#: holes at 720p, 6 % exact (45.45 vs 46.10 dB at 1 px) with no gain anywhere; 0 px loses
+#: 0.08 dB over the whole frame at 720p, 2 % estimated-like; 1 px loses nothing in the rows
+#: measured. The DE re-warp's own holes (the second mask) are left out of the region: there
+#: the plain warp is right with exact disparity and the refined pixels were worse than Poly
+#: (720p, 8 % exact: 0.60 -> 6.55 summed squared error in one clip), and with estimated-like
+#: disparity they were level with it (see :func:`refined_region`).
 REFINE_RING = 1
+
+
+def refined_region(masks: np.ndarray) -> np.ndarray:
+    """Pixels whose refined value is kept: within :data:`REFINE_RING` px of a plain-warp hole.
+
+    Args:
+        masks: ``(T, K, H, W) bool`` the refiner's hole masks, the plain warp's first; with
+            ``K = 0`` (a refiner given no masks) every pixel is refined.
+
+    Returns:
+        ``(T, H, W) bool``.
+    """
+    frames, channels, height, width = masks.shape
+    if channels == 0:
+        return np.ones((frames, height, width), bool)
+    kernel = np.ones((2 * REFINE_RING + 1, 2 * REFINE_RING + 1), np.uint8)
+    return np.stack([cv2.dilate(m.astype(np.uint8), kernel) > 0 for m in masks[:, 0]])
+
+
+def compose_refined(refined: torch.Tensor, poly: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+    """What inference shows, on tensors: ``refined`` within :data:`REFINE_RING` px of a hole, Poly elsewhere.
+
+    The training loss reads this composite, so the refiner is taught on exactly the pixels
+    the pipeline keeps (:func:`refined_region`); gradients reach ``refined`` only there.
+
+    Args:
+        refined: ``(B, 3, H, W)`` the refiner's fused view.
+        poly: ``(B, 3, H, W)`` the Poly branch.
+        hole: ``(B, 1, H, W)`` float 0/1 or bool, the plain warp's holes.
+
+    Returns:
+        ``(B, 3, H, W)``.
+    """
+    if refined.shape != poly.shape or hole.shape != (refined.shape[0], 1, *refined.shape[2:]):
+        raise ValueError(f"hole: expected shape {(refined.shape[0], 1, *refined.shape[2:])} beside images {tuple(poly.shape)}, got {tuple(hole.shape)}")
+    size = 2 * REFINE_RING + 1
+    near = F.max_pool2d(hole.float(), size, stride=1, padding=REFINE_RING) > 0.5
+    return torch.where(near, refined, poly)
 
 
 def refine_clip(
@@ -398,9 +440,9 @@ def refine_frames(
 ) -> RefinedClip:
     """Run the refiner on a chunk of frames: packed bands around the holes on a CPU.
 
-    The refined result is kept within :data:`REFINE_RING` px of a hole of either mask (where
-    the branches differ: the holes, the DE band, the silhouette pixels beside them); every
-    other pixel is Poly unchanged. The pixels within that ring are cut into boxes and run
+    The refined result is kept within :data:`REFINE_RING` px of a hole of the plain warp (the
+    first mask: the pixels no branch knows, and the silhouette pixels beside them), see
+    :func:`refined_region`; every other pixel is Poly unchanged. The pixels within that ring are cut into boxes and run
     with ``bands.margin`` px of context, packed into shelves (:mod:`spatialme.bands`), in
     bfloat16 where the CPU supports it natively (``bf16=None``). With ``bands=None``, or a
     model on CUDA, whole frames are refined (the pixel count does not matter there) and the
@@ -434,8 +476,7 @@ def refine_frames(
         raise ValueError(f"maps: expected frame indices in [0, {frames}), got {list(maps)}")
     param = next(model.parameters())
     device, dtype = param.device, param.dtype
-    kernel = np.ones((2 * REFINE_RING + 1, 2 * REFINE_RING + 1), np.uint8)
-    region = np.stack([cv2.dilate(m.any(axis=0).astype(np.uint8), kernel) > 0 for m in masks])
+    region = refined_region(masks)
     with torch.inference_mode():
         if bands is None or device.type == "cuda":
             out = poly.copy()

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from spatialme.bands import BandConfig
-from spatialme.refiner import REFINE_RING, FeatureUpdateUnit, MHFURefiner, RefinerOutput, fuse, refine_clip, refine_frames
+from spatialme.refiner import REFINE_RING, FeatureUpdateUnit, MHFURefiner, RefinerOutput, compose_refined, fuse, refine_clip, refine_frames, refined_region
 
 
 def branches(b: int, h: int, w: int, k: int = 2, seed: int = 0):
@@ -240,8 +240,12 @@ def test_refine_clip_packed_matches_whole_frame_near_holes_and_keeps_poly_elsewh
     import cv2
 
     kernel = np.ones((2 * REFINE_RING + 1, 2 * REFINE_RING + 1), np.uint8)
-    ring = np.stack([cv2.dilate(m.any(0).astype(np.uint8), kernel) > 0 for m in masks])
+    ring = np.stack([cv2.dilate(m[0].astype(np.uint8), kernel) > 0 for m in masks])
+    np.testing.assert_array_equal(refined_region(masks), ring)
     np.testing.assert_array_equal(packed[~ring], poly[~ring])  # Poly untouched away from holes
+    np.testing.assert_array_equal(whole[~ring], poly[~ring])
+    de_only = masks[:, 1] & ~ring  # the DE re-warp's own holes are not refined
+    assert de_only.sum() > 50 and (packed[de_only] == poly[de_only]).all()
     inner = np.zeros_like(ring)
     inner[:, 56:-56, 56:-56] = True  # away from the frame border (see spatialme.bands)
     sel = ring & inner
@@ -279,8 +283,29 @@ def test_refine_frames_maps_are_the_ones_behind_the_output(bands):
     if bands is not None:  # away from the holes the output is Poly, and the maps say so
         import cv2
 
-        near = cv2.dilate(masks[0].any(0).astype(np.uint8), np.ones((2 * REFINE_RING + 1,) * 2, np.uint8)) > 0
+        near = cv2.dilate(masks[0, 0].astype(np.uint8), np.ones((2 * REFINE_RING + 1,) * 2, np.uint8)) > 0
         keep = ~near
         assert (res.maps[0]["m1"][keep] == 1).all() and (res.maps[0]["m3"][keep] == 1).all() and (res.maps[0]["c"][keep] == 0).all()
     with pytest.raises(ValueError, match="maps"):
         refine_frames(net, poly, de, dl, masks, maps=[3])
+
+
+def test_refined_region_and_its_tensor_twin_agree():
+    """The training composite keeps the refined view on exactly the pixels inference keeps."""
+    rng = np.random.default_rng(3)
+    masks = rng.random((2, 2, 23, 31)) > 0.93
+    masks[:, :, 0, :] = False
+    masks[0, 0, 0, 30] = True  # a hole in the corner: the dilation stops at the border
+    region = refined_region(masks)
+    assert region.shape == (2, 23, 31) and region[masks[:, 0]].all() and region.sum() > masks[:, 0].sum()
+    assert not region[~masks[:, 0] & masks[:, 1] & ~region].any()
+    refined, poly = torch.rand(2, 3, 23, 31), torch.rand(2, 3, 23, 31)
+    refined.requires_grad_(True)
+    shown = compose_refined(refined, poly, torch.from_numpy(masks[:, :1]).float())
+    keep = torch.from_numpy(region)[:, None].expand(-1, 3, -1, -1)
+    assert torch.equal(shown[keep], refined[keep]) and torch.equal(shown[~keep], poly[~keep])
+    shown.sum().backward()
+    assert torch.equal(refined.grad, keep.float())  # gradients reach the refined pixels only there
+    assert refined_region(np.zeros((1, 0, 4, 5), bool)).all()  # no masks: every pixel refined
+    with pytest.raises(ValueError, match="hole"):
+        compose_refined(refined, poly, torch.zeros(2, 2, 23, 31))

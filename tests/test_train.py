@@ -210,3 +210,54 @@ def test_weight_averaging_blends_floats_and_refuses_mismatches(tmp_path):
         average_state_dicts([a.state_dict()], [0.5, 0.5])
     with pytest.raises(ValueError, match="does not match the first"):
         average_state_dicts([a.state_dict(), MHFURefiner(base_channels=4, levels=2).state_dict()], [0.5, 0.5])
+
+
+def test_reseeded_run_resumes_with_the_new_weights_and_the_old_optimiser(tmp_path):
+    """An averaged refiner continues training: step and Adam state from a run, weights from elsewhere."""
+    from spatialme.inpaint.network import GatedInpainter
+    from spatialme.training.checkpoint import reseed_checkpoint
+
+    train(tiny("inpainter", tmp_path / "a", steps=2))
+    other = GatedInpainter(base_channels=8, levels=2)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.fill_(0.01)
+    assert reseed_checkpoint(tmp_path / "a" / "ckpt.pt", other, tmp_path / "b") == 2
+    state = torch.load(tmp_path / "b" / "ckpt.pt", weights_only=False)
+    source = torch.load(tmp_path / "a" / "ckpt.pt", weights_only=False)
+    assert all(torch.equal(v, other.state_dict()[k]) for k, v in state["model"].items())
+    assert state["step"] == 2 and state["optim"]["state"][0]["exp_avg"].equal(source["optim"]["state"][0]["exp_avg"])
+    assert (tmp_path / "b" / "log.csv").read_text() == (tmp_path / "a" / "log.csv").read_text()
+    train(tiny("inpainter", tmp_path / "b", steps=3))
+    assert [r["step"] for r in csv.DictReader((tmp_path / "b" / "log.csv").open())] == ["1", "2", "3"]
+    with pytest.raises(ValueError, match="already holds"):
+        reseed_checkpoint(tmp_path / "a" / "ckpt.pt", other, tmp_path / "b")
+    with pytest.raises(ValueError, match="weights"):
+        reseed_checkpoint(tmp_path / "a" / "ckpt.pt", GatedInpainter(base_channels=4, levels=2), tmp_path / "c")
+    assert not (tmp_path / "c").exists()
+
+
+def test_refiner_step_scores_the_view_inference_shows():
+    """Far from the holes the refiner's output is replaced by Poly, so it carries no loss there."""
+    from spatialme.losses import LossConfig
+    from spatialme.refiner import MHFURefiner
+    from spatialme.training.checkpoint import Networks
+    from spatialme.training.loop import _refiner_step
+
+    torch.manual_seed(0)
+    model = MHFURefiner(base_channels=8, levels=2)
+    b, h, w = 2, 32, 32
+    batch = {k: torch.rand(b, 3, h, w) for k in ("poly", "de", "dl", "right")}
+    batch["hole"] = torch.zeros(b, 1, h, w)
+    batch["hole"][:, :, 10:20, 12:15] = 1
+    batch["de_hole"] = batch["hole"].roll(3, dims=3)
+    nets = Networks(model, torch.optim.Adam(model.parameters()))
+    loss, row = _refiner_step(nets, batch, LossConfig())
+    near = batch["hole"].clone()
+    near[:, :, 9:21, 11:16] = 1  # the holes and their 1-px ring
+    out = model(batch["poly"], batch["de"], batch["dl"], torch.cat([batch["hole"], batch["de_hole"]], 1)).image
+    shown = torch.where(near.bool(), out, batch["poly"])
+    weight = 1 + 9 * batch["hole"]
+    expected = (weight * (shown - batch["right"]).abs()).mean()  # eq. 8 on the shown view
+    assert row["content"] == pytest.approx(expected.item(), rel=1e-5)
+    assert loss.item() == pytest.approx(LossConfig().lambda_content * expected.item(), rel=1e-5)

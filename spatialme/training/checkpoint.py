@@ -18,7 +18,7 @@ from torch import nn
 
 from ..io import atomic_write
 
-__all__ = ["Networks", "save_checkpoint", "restore_checkpoint", "CsvLog"]
+__all__ = ["Networks", "save_checkpoint", "restore_checkpoint", "reseed_checkpoint", "CsvLog"]
 
 log = logging.getLogger("spatialme")
 
@@ -65,6 +65,39 @@ def restore_checkpoint(path: Path, nets: Networks, rng: np.random.Generator, dev
             group["lr"] = lr
     log.info("resumed %s at step %d", path, state["step"])
     return state["step"]
+
+
+def reseed_checkpoint(source: Path, weights: nn.Module, out: Path) -> int:
+    """Start a run folder from ``source``'s checkpoint with other weights of the same network.
+
+    For continuing from weights that no run produced (an average of checkpoints,
+    :mod:`spatialme.training.average`): the optimiser state, step and RNG states are
+    ``source``'s, the model's ``weights``. Writes ``out/ckpt.pt`` (refuses to replace one)
+    and copies ``source``'s ``config.json`` and ``log.csv`` beside it when they exist.
+
+    Args:
+        source: a checkpoint file (``ckpt.pt``).
+        weights: the network whose ``state_dict`` replaces the checkpoint's model.
+        out: the new run folder.
+
+    Returns:
+        The checkpoint's step.
+    """
+    out = Path(out)
+    if (out / "ckpt.pt").exists():
+        raise ValueError(f"out: {out} already holds a checkpoint; resume it instead")
+    state = torch.load(source, map_location="cpu", weights_only=False)
+    model = weights.state_dict()
+    if set(model) != set(state["model"]) or any(model[k].shape != state["model"][k].shape for k in model):
+        raise ValueError(f"weights: their parameters differ from the checkpoint {source}'s")
+    state["model"] = {k: v.detach().cpu().clone() for k, v in model.items()}
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "log.csv"):
+        if (Path(source).parent / name).exists():
+            (out / name).write_bytes((Path(source).parent / name).read_bytes())
+    with atomic_write(out / "ckpt.pt") as tmp:
+        torch.save(state, tmp)
+    return int(state["step"])
 
 
 class CsvLog:

@@ -12,7 +12,7 @@ import torch
 from ..inpaint.learned import LearnedFill
 from ..inpaint.network import GatedInpainter
 from ..losses import LossConfig, PatchDiscriminator, PerceptualLoss, adversarial_losses, content_loss, total_loss
-from ..refiner import MHFURefiner
+from ..refiner import MHFURefiner, compose_refined
 from .checkpoint import CsvLog, Networks, restore_checkpoint, save_checkpoint
 from .config import TrainConfig, config_json
 from .pool import build_pool, sample_batch, training_textures
@@ -53,18 +53,23 @@ def _inpainter_step(nets: Networks, batch: dict[str, torch.Tensor], loss_cfg: Lo
 
 def _refiner_step(nets: Networks, batch: dict[str, torch.Tensor], loss_cfg: LossConfig) -> tuple[torch.Tensor, dict]:
     """The refiner's loss on a batch (eq. 11), after one critic step (eq. 10 with the gradient
-    penalty) when the run is adversarial; the critic is frozen while the generator's loss reads it."""
+    penalty) when the run is adversarial; the critic is frozen while the generator's loss reads it.
+
+    Every term reads the view inference shows (:func:`spatialme.refiner.compose_refined`): the
+    refined pixels near the holes, Poly elsewhere, so no capacity goes to pixels the pipeline
+    replaces by Poly anyway."""
     masks = torch.cat([batch["hole"], batch["de_hole"]], dim=1)
     result = nets.model(batch["poly"], batch["de"], batch["dl"], masks)
+    image = compose_refined(result.image, batch["poly"], batch["hole"])
     disc, row = nets.disc, {}
     if disc is not None:
-        adv = adversarial_losses(disc, batch["right"], result.image.detach(), gp_weight=loss_cfg.gp_weight)
+        adv = adversarial_losses(disc, batch["right"], image.detach(), gp_weight=loss_cfg.gp_weight)
         nets.disc_optim.zero_grad(set_to_none=True)
         adv.critic.backward()
         nets.disc_optim.step()
         row.update(critic=adv.critic.item(), penalty=adv.penalty.item())
         disc.requires_grad_(False)
-    terms = total_loss(result.image, batch["right"], batch["hole"], nets.perceptual, disc, loss_cfg)
+    terms = total_loss(image, batch["right"], batch["hole"], nets.perceptual, disc, loss_cfg)
     if disc is not None:
         disc.requires_grad_(True)
     row.update(content=terms.content.item(), perceptual=terms.perceptual.item(), adversarial=terms.adversarial.item())
