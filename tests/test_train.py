@@ -237,8 +237,8 @@ def test_reseeded_run_resumes_with_the_new_weights_and_the_old_optimiser(tmp_pat
     assert not (tmp_path / "c").exists()
 
 
-def test_refiner_step_scores_the_view_inference_shows():
-    """Far from the holes the refiner's output is replaced by Poly, so it carries no loss there."""
+def test_refiner_step_scores_the_crop_or_the_view_inference_shows():
+    """The paper's loss reads the whole crop; "shown" only what inference keeps (Poly beyond the ring)."""
     from spatialme.losses import LossConfig
     from spatialme.refiner import MHFURefiner
     from spatialme.training.checkpoint import Networks
@@ -252,7 +252,8 @@ def test_refiner_step_scores_the_view_inference_shows():
     batch["hole"][:, :, 10:20, 12:15] = 1
     batch["de_hole"] = batch["hole"].roll(3, dims=3)
     nets = Networks(model, torch.optim.Adam(model.parameters()))
-    loss, row = _refiner_step(nets, batch, LossConfig())
+    crop_loss, _ = _refiner_step(nets, batch, LossConfig())  # the paper's: the whole crop
+    loss, row = _refiner_step(nets, batch, LossConfig(), shown=True)
     near = batch["hole"].clone()
     near[:, :, 9:21, 11:16] = 1  # the holes and their 1-px ring
     out = model(batch["poly"], batch["de"], batch["dl"], torch.cat([batch["hole"], batch["de_hole"]], 1)).image
@@ -261,3 +262,7 @@ def test_refiner_step_scores_the_view_inference_shows():
     expected = (weight * (shown - batch["right"]).abs()).mean()  # eq. 8 on the shown view
     assert row["content"] == pytest.approx(expected.item(), rel=1e-5)
     assert loss.item() == pytest.approx(LossConfig().lambda_content * expected.item(), rel=1e-5)
+    whole = (weight * (out - batch["right"]).abs()).mean()
+    assert crop_loss.item() == pytest.approx(LossConfig().lambda_content * whole.item(), rel=1e-5)
+    with pytest.raises(ValueError, match="refiner_loss"):
+        TrainConfig(stage="refiner", inpainter="x", refiner_loss="holes")

@@ -59,6 +59,11 @@ class TrainConfig:
             (capped so the frame still holds a crop); ``None`` = full resolution only.
         set_lr: on resume, replace the checkpoint's learning rate by ``lr`` (to anneal a
             run); otherwise a resumed run keeps the optimiser state as saved.
+        refiner_loss: what the refiner's loss terms read: ``"crop"``, its fused view on the
+            whole crop (the paper's eq. 8-11); ``"shown"``, the view inference shows
+            (:func:`spatialme.refiner.compose_refined`: refined near the holes, Poly
+            elsewhere). Measured (model card): ``"shown"`` lost in the thin estimated-like
+            holes, where the whole-crop loss teaches the refiner to keep Poly.
     """
 
     stage: str = "inpainter"
@@ -88,6 +93,7 @@ class TrainConfig:
     camera: float = 0.0
     pyramid_reach: float | None = None
     set_lr: bool = False
+    refiner_loss: str = "crop"
 
     def __post_init__(self) -> None:
         if self.stage not in ("inpainter", "refiner"):
@@ -111,6 +117,8 @@ class TrainConfig:
                 raise ValueError(f"{name}: expected a share in [0, 1], got {value!r}")
         if self.minutes is not None and (isinstance(self.minutes, bool) or not isinstance(self.minutes, (int, float)) or not self.minutes > 0):
             raise ValueError(f"minutes: expected a positive number or None, got {self.minutes!r}")
+        if self.refiner_loss not in ("crop", "shown"):
+            raise ValueError(f"refiner_loss: expected 'crop' or 'shown', got {self.refiner_loss!r}")
         if self.stage == "refiner" and not self.inpainter:
             raise ValueError("inpainter: the refiner stage needs a trained inpainter folder")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from pathlib import Path
@@ -51,16 +52,16 @@ def _inpainter_step(nets: Networks, batch: dict[str, torch.Tensor], loss_cfg: Lo
     return loss, {"content": loss.item()}
 
 
-def _refiner_step(nets: Networks, batch: dict[str, torch.Tensor], loss_cfg: LossConfig) -> tuple[torch.Tensor, dict]:
+def _refiner_step(nets: Networks, batch: dict[str, torch.Tensor], loss_cfg: LossConfig, shown: bool = False) -> tuple[torch.Tensor, dict]:
     """The refiner's loss on a batch (eq. 11), after one critic step (eq. 10 with the gradient
     penalty) when the run is adversarial; the critic is frozen while the generator's loss reads it.
 
-    Every term reads the view inference shows (:func:`spatialme.refiner.compose_refined`): the
-    refined pixels near the holes, Poly elsewhere, so no capacity goes to pixels the pipeline
-    replaces by Poly anyway."""
+    With ``shown`` every term reads the view inference shows
+    (:func:`spatialme.refiner.compose_refined`: the refined pixels near the holes, Poly
+    elsewhere); otherwise the fused view on the whole crop (``TrainConfig.refiner_loss``)."""
     masks = torch.cat([batch["hole"], batch["de_hole"]], dim=1)
     result = nets.model(batch["poly"], batch["de"], batch["dl"], masks)
-    image = compose_refined(result.image, batch["poly"], batch["hole"])
+    image = compose_refined(result.image, batch["poly"], batch["hole"]) if shown else result.image
     disc, row = nets.disc, {}
     if disc is not None:
         adv = adversarial_losses(disc, batch["right"], image.detach(), gp_weight=loss_cfg.gp_weight)
@@ -99,7 +100,10 @@ def train(config: TrainConfig) -> Path:
     textures = training_textures(config.textures)
     loss_cfg = LossConfig()
     nets = _networks(config)
-    step_fn = _inpainter_step if config.stage == "inpainter" else _refiner_step
+    if config.stage == "inpainter":
+        step_fn = _inpainter_step
+    else:
+        step_fn = functools.partial(_refiner_step, shown=config.refiner_loss == "shown")
 
     ckpt = out / "ckpt.pt"
     step = restore_checkpoint(ckpt, nets, rng, config.device, config.lr if config.set_lr else None) if ckpt.exists() else 0
