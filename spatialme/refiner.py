@@ -366,19 +366,22 @@ def _frames_of(packing, frames: list[int], total: int):
     return replace(packing, frame=index[packing.frame[keep]], box=packing.box[keep], window=packing.window[keep], place=packing.place[keep], pad=packing.pad[keep])
 
 
-#: Refined pixels are kept within this many px of a hole of the plain warp (the first mask);
-#: Poly elsewhere. Measured on the sweep (shipped 41k refiner): 4 px costs 0.6 dB outside the
-#: holes at 720p, 6 % exact (45.45 vs 46.10 dB at 1 px) with no gain anywhere; 0 px loses
-#: 0.08 dB over the whole frame at 720p, 2 % estimated-like; 1 px loses nothing in the rows
-#: measured. The DE re-warp's own holes (the second mask) are left out of the region: there
-#: the plain warp is right with exact disparity and the refined pixels were worse than Poly
-#: (720p, 8 % exact: 0.60 -> 6.55 summed squared error in one clip), and with estimated-like
-#: disparity they were level with it (see :func:`refined_region`).
+#: Refined pixels are kept within this many px of a hole of the plain warp (the first mask)
+#: along its row; Poly elsewhere. Measured on the sweep (shipped refiner): 4 px costs 0.6 dB
+#: outside the holes at 720p, 6 % exact (45.45 vs 46.10 dB at 1 px) with no gain anywhere;
+#: 0 px loses 0.08 dB over the whole frame at 720p, 2 % estimated-like. Only the row
+#: neighbours: a warp displaces along rows, so the pixels beside a hole carry its errors
+#: (a soft depth edge smears them) while those above and below it are as right as anywhere;
+#: the refined value there was worse than Poly with exact disparity (720p, 8 %: summed
+#: squared error 3.8 -> 19.1 in one clip) and level with it with estimated-like disparity,
+#: whereas beside the holes it gained in both. The DE re-warp's own holes (the second mask)
+#: are left out for the same reason: the plain warp is right there with exact disparity
+#: (720p, 8 %: 0.60 -> 6.55), level with estimated-like. See :func:`refined_region`.
 REFINE_RING = 1
 
 
 def refined_region(masks: np.ndarray) -> np.ndarray:
-    """Pixels whose refined value is kept: within :data:`REFINE_RING` px of a plain-warp hole.
+    """Pixels whose refined value is kept: within :data:`REFINE_RING` px of a plain-warp hole along its row.
 
     Args:
         masks: ``(T, K, H, W) bool`` the refiner's hole masks, the plain warp's first; with
@@ -390,12 +393,12 @@ def refined_region(masks: np.ndarray) -> np.ndarray:
     frames, channels, height, width = masks.shape
     if channels == 0:
         return np.ones((frames, height, width), bool)
-    kernel = np.ones((2 * REFINE_RING + 1, 2 * REFINE_RING + 1), np.uint8)
+    kernel = np.ones((1, 2 * REFINE_RING + 1), np.uint8)
     return np.stack([cv2.dilate(m.astype(np.uint8), kernel) > 0 for m in masks[:, 0]])
 
 
 def compose_refined(refined: torch.Tensor, poly: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
-    """What inference shows, on tensors: ``refined`` within :data:`REFINE_RING` px of a hole, Poly elsewhere.
+    """What inference shows, on tensors: ``refined`` near a hole (:func:`refined_region`), Poly elsewhere.
 
     The training loss reads this composite, so the refiner is taught on exactly the pixels
     the pipeline keeps (:func:`refined_region`); gradients reach ``refined`` only there.
@@ -410,8 +413,7 @@ def compose_refined(refined: torch.Tensor, poly: torch.Tensor, hole: torch.Tenso
     """
     if refined.shape != poly.shape or hole.shape != (refined.shape[0], 1, *refined.shape[2:]):
         raise ValueError(f"hole: expected shape {(refined.shape[0], 1, *refined.shape[2:])} beside images {tuple(poly.shape)}, got {tuple(hole.shape)}")
-    size = 2 * REFINE_RING + 1
-    near = F.max_pool2d(hole.float(), size, stride=1, padding=REFINE_RING) > 0.5
+    near = F.max_pool2d(hole.float(), (1, 2 * REFINE_RING + 1), stride=1, padding=(0, REFINE_RING)) > 0.5
     return torch.where(near, refined, poly)
 
 
@@ -440,9 +442,9 @@ def refine_frames(
 ) -> RefinedClip:
     """Run the refiner on a chunk of frames: packed bands around the holes on a CPU.
 
-    The refined result is kept within :data:`REFINE_RING` px of a hole of the plain warp (the
-    first mask: the pixels no branch knows, and the silhouette pixels beside them), see
-    :func:`refined_region`; every other pixel is Poly unchanged. The pixels within that ring are cut into boxes and run
+    The refined result is kept within :data:`REFINE_RING` px of a hole of the plain warp along
+    its row (the first mask: the pixels no branch knows, and the silhouette pixels beside them),
+    see :func:`refined_region`; every other pixel is Poly unchanged. The pixels within that ring are cut into boxes and run
     with ``bands.margin`` px of context, packed into shelves (:mod:`spatialme.bands`), in
     bfloat16 where the CPU supports it natively (``bf16=None``). With ``bands=None``, or a
     model on CUDA, whole frames are refined (the pixel count does not matter there) and the

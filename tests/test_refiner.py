@@ -239,7 +239,7 @@ def test_refine_clip_packed_matches_whole_frame_near_holes_and_keeps_poly_elsewh
     packed = refine_clip(net, poly, de, dl, masks, bands=BandConfig(band=16, margin=56, width=128, gap=56), bf16=False)
     import cv2
 
-    kernel = np.ones((2 * REFINE_RING + 1, 2 * REFINE_RING + 1), np.uint8)
+    kernel = np.ones((1, 2 * REFINE_RING + 1), np.uint8)  # the row neighbours of the holes
     ring = np.stack([cv2.dilate(m[0].astype(np.uint8), kernel) > 0 for m in masks])
     np.testing.assert_array_equal(refined_region(masks), ring)
     np.testing.assert_array_equal(packed[~ring], poly[~ring])  # Poly untouched away from holes
@@ -283,7 +283,7 @@ def test_refine_frames_maps_are_the_ones_behind_the_output(bands):
     if bands is not None:  # away from the holes the output is Poly, and the maps say so
         import cv2
 
-        near = cv2.dilate(masks[0, 0].astype(np.uint8), np.ones((2 * REFINE_RING + 1,) * 2, np.uint8)) > 0
+        near = refined_region(masks[:1])[0]
         keep = ~near
         assert (res.maps[0]["m1"][keep] == 1).all() and (res.maps[0]["m3"][keep] == 1).all() and (res.maps[0]["c"][keep] == 0).all()
     with pytest.raises(ValueError, match="maps"):
@@ -298,6 +298,11 @@ def test_refined_region_and_its_tensor_twin_agree():
     masks[0, 0, 0, 30] = True  # a hole in the corner: the dilation stops at the border
     region = refined_region(masks)
     assert region.shape == (2, 23, 31) and region[masks[:, 0]].all() and region.sum() > masks[:, 0].sum()
+    one = np.zeros((1, 1, 5, 7), bool)
+    one[0, 0, 2, 3] = True  # a single hole pixel: it and its left and right neighbours
+    expected = np.zeros((1, 5, 7), bool)
+    expected[0, 2, 3 - REFINE_RING : 4 + REFINE_RING] = True
+    np.testing.assert_array_equal(refined_region(one), expected)
     assert not region[~masks[:, 0] & masks[:, 1] & ~region].any()
     refined, poly = torch.rand(2, 3, 23, 31), torch.rand(2, 3, 23, 31)
     refined.requires_grad_(True)

@@ -21,7 +21,7 @@ from spatialme.data.textures import load_textures
 from spatialme.inpaint.classic import TeleaFill
 from spatialme.inpaint.expand import ExpandConfig, expand_disparity, expansion_triggers
 from spatialme.inpaint.learned import GatedInpainter, inpaint_frames
-from spatialme.refiner import REFINE_RING, MHFURefiner, refine_frames
+from spatialme.refiner import MHFURefiner, refine_frames, refined_region
 from spatialme.warp import forward_warp
 
 
@@ -120,7 +120,7 @@ def test_refiner_whole_frames_match_packed_bands_with_their_maps():
     whole = refine_frames(net, warp.image, de, big.left, masks, bands=None, bf16=False, maps=[1])
     # a margin beyond the refiner's reach (about 60 px with the shelf alignment): then bands equal whole frames
     packed = refine_frames(net, warp.image, de, big.left, masks, bands=BandConfig(band=16, margin=64, width=160, gap=64), bf16=False, maps=[1])
-    ring = np.stack([cv2.dilate(m.astype(np.uint8), np.ones((2 * REFINE_RING + 1,) * 2, np.uint8)) > 0 for m in warp.hole_mask])
+    ring = refined_region(masks)
     inner = np.zeros_like(ring)
     inner[:, 64:-64, 64:-64] = True
     sel = ring & inner

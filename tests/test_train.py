@@ -255,7 +255,7 @@ def test_refiner_step_scores_the_crop_or_the_view_inference_shows():
     crop_loss, _ = _refiner_step(nets, batch, LossConfig())  # the paper's: the whole crop
     loss, row = _refiner_step(nets, batch, LossConfig(), shown=True)
     near = batch["hole"].clone()
-    near[:, :, 9:21, 11:16] = 1  # the holes and their 1-px ring
+    near[:, :, 10:20, 11:16] = 1  # the holes and their row neighbours
     out = model(batch["poly"], batch["de"], batch["dl"], torch.cat([batch["hole"], batch["de_hole"]], 1)).image
     shown = torch.where(near.bool(), out, batch["poly"])
     weight = 1 + 9 * batch["hole"]
