@@ -8,7 +8,7 @@ disparity 2 % of the width) is forward-warped to get the plain warp's holes, and
 with the Algorithm-1 expanded disparity to get the DE branch's holes (``K = 2`` masks). The
 warped images stand in for the three branches (the refiner's cost does not depend on the
 pixel values). The refiner has random weights (speed only). Every row goes through
-:func:`spatialme.refiner.refine_clip` on one frame, uint8 in and out, so conversions are
+:func:`spatialme.fusion.refine_clip` on one frame, uint8 in and out, so conversions are
 included: whole frame (``bands=None``), packed bands in float32, and packed bands in bf16
 autocast (where the CPU has bf16 natively). The modes run round-robin (see
 :func:`timeit_interleaved`); median, IQR and minimum are reported.
@@ -29,7 +29,8 @@ from spatialme.data.synthetic import SceneConfig, render_scene  # noqa: E402
 from spatialme.data.textures import load_textures  # noqa: E402
 from spatialme.inpaint.expand import expand_disparity  # noqa: E402
 from spatialme.bands import BandConfig, plan_bands  # noqa: E402
-from spatialme.refiner import REFINE_RING, MHFURefiner, refine_clip  # noqa: E402
+from spatialme.fusion import REFINE_RING, refine_clip  # noqa: E402
+from spatialme.refiner import MHFURefiner  # noqa: E402
 from spatialme.warp import forward_warp  # noqa: E402
 
 SIZES = {"480p": (480, 854), "720p": (720, 1280)}

@@ -28,7 +28,7 @@ from .inpaint.expand import ExpandConfig, de_branch
 from .inpaint.polyline import polyline_right_view_clip
 from .warp import WarpConfig, WarpResult, forward_warp
 
-__all__ = ["BRANCHES", "BranchOutputs", "run_branches"]
+__all__ = ["BRANCHES", "BranchOutputs", "fill_sources", "run_branches"]
 
 BRANCHES = ("poly", "dl", "de")
 
@@ -42,12 +42,28 @@ class BranchOutputs:
         outputs: branch name -> ``(T, H, W, 3) uint8`` completed right view.
         de_hole_mask: ``(T, H, W) bool`` holes of the DE re-warp (when ``de`` ran).
         expanded_disparity: ``(T, H, W) float32`` px (when ``de`` ran).
+        dl_propagated: ``(T, H, W) bool`` holes the ``dl`` filler copied from a neighbouring
+            frame that saw them (when ``dl`` ran; all False for a filler that does not
+            propagate, see :func:`fill_sources`).
     """
 
     warp: WarpResult
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
     de_hole_mask: np.ndarray | None = None
     expanded_disparity: np.ndarray | None = None
+    dl_propagated: np.ndarray | None = None
+
+
+def fill_sources(fill: Filler, left: np.ndarray, disparity: np.ndarray, warped: np.ndarray, holes: np.ndarray, cuts: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``fill`` on a warp: ``(filled (T, H, W, 3) uint8, propagated (T, H, W) bool)``.
+
+    A filler with a ``fill_sources`` method (:class:`spatialme.inpaint.learned.LearnedFill`)
+    says which hole pixels it copied from neighbouring frames; for any other, none.
+    """
+    if hasattr(fill, "fill_sources"):
+        result = fill.fill_sources(left, disparity, warped, holes, cuts=cuts)
+        return result.image, result.propagated
+    return fill(left, disparity, warped, holes, cuts=cuts), np.zeros(np.shape(holes), bool)
 
 
 def run_branches(
@@ -95,7 +111,7 @@ def run_branches(
     if "poly" in which:
         result.outputs["poly"] = polyline_right_view_clip(left, disparity, poly_variant)
     if "dl" in which:
-        filled = fill(left, disparity, warp.image, warp.hole_mask, cuts=cuts)
+        filled, result.dl_propagated = fill_sources(fill, left, disparity, warp.image, warp.hole_mask, cuts)
         result.outputs["dl"] = composite(warp.image, filled, warp.hole_mask)
     if "de" in which:
         right, expanded, holes = de_branch(left, disparity, fill, expand_config, warp_config, cuts=cuts)
@@ -125,7 +141,7 @@ def _run_on_device(left, disparity, which, fill, warp_config, expand_config, pol
         warp = _host_warp(torch_path.warp_clip(left_t, disp_t, warp_config))
         result = BranchOutputs(warp=warp)
         if "dl" in which:
-            filled = fill(left, disparity, warp.image, warp.hole_mask, cuts=cuts)
+            filled, result.dl_propagated = fill_sources(fill, left, disparity, warp.image, warp.hole_mask, cuts)
             result.outputs["dl"] = composite(warp.image, filled, warp.hole_mask)
         if "de" in which:
             expanded_t = torch_path.expand_disparity(disp_t, expand_config)

@@ -59,7 +59,7 @@ from .sidecar import DisparitySource
 
 if TYPE_CHECKING:  # torch is imported only when a learned variant runs
     from .comfort.session import ComfortConfig
-    from .refiner import RefinedClip
+    from .fusion import RefinedClip
 
 __all__ = ["VARIANTS", "DEFAULT_VARIANT", "STRIP_MARGIN", "PipelineConfig", "StereoOutput", "StageFrame", "ConvertResult",
            "StereoPipeline", "VariantUnavailable", "chunk_frames", "row_strips"]
@@ -153,6 +153,9 @@ class StereoOutput:
         refiner: frame index -> the refiner's ``m1``, ``m2``, ``m3`` ``(H, W) float32`` and
             ``c`` ``(H, W, 3) uint8`` from the pass that made ``right`` (full variant, the
             frames asked for with ``maps_for``).
+        propagated: ``(T, H, W) bool`` holes the DL branch copied from neighbouring frames
+            (when it ran); the full variant keeps DL's pixels there
+            (:func:`spatialme.fusion.keep_propagated`).
     """
 
     right: np.ndarray
@@ -163,6 +166,7 @@ class StereoOutput:
     variant: str
     de_hole_mask: np.ndarray | None = None
     refiner: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+    propagated: np.ndarray | None = None
 
 
 class StereoPipeline:
@@ -299,12 +303,14 @@ class StereoPipeline:
 
     def _refine(self, branches: BranchOutputs, maps_for: Sequence[int] = ()) -> RefinedClip:
         """Fuse the three branches with the MHFU refiner (packed bands on a CPU, whole frames on
-        CUDA); the masks and content of frames ``maps_for`` come from the same pass."""
-        from .refiner import refine_frames
+        CUDA), keeping the DL branch's propagated pixels; the masks and content of frames
+        ``maps_for`` come from the same pass."""
+        from .fusion import keep_propagated, refine_frames
 
         out = branches.outputs
         masks = np.stack([branches.warp.hole_mask, branches.de_hole_mask], axis=1)  # (T, 2, H, W)
-        return refine_frames(self.refiner, out["poly"], out["de"], out["dl"], masks, self.config.bands, maps=maps_for)
+        refined = refine_frames(self.refiner, out["poly"], out["de"], out["dl"], masks, self.config.bands, maps=maps_for)
+        return keep_propagated(refined, out["dl"], branches.dl_propagated)
 
     def synthesize(
         self,
@@ -364,6 +370,7 @@ class StereoPipeline:
             variant=variant,
             de_hole_mask=branches.de_hole_mask,
             refiner=maps,
+            propagated=branches.dl_propagated,
         )
 
     def refiner_maps(self, out: StereoOutput, t: int) -> dict[str, np.ndarray]:
@@ -381,11 +388,12 @@ class StereoPipeline:
             return {}
         if t in out.refiner:
             return out.refiner[t]
-        from .refiner import refine_frames
+        from .fusion import keep_propagated, refine_frames
 
         masks = np.stack([out.hole_mask[t], out.de_hole_mask[t]])[None]
         one = {k: out.branches[k][t : t + 1] for k in ("poly", "de", "dl")}
-        return refine_frames(self.refiner, one["poly"], one["de"], one["dl"], masks, self.config.bands, maps=[0]).maps[0]
+        refined = refine_frames(self.refiner, one["poly"], one["de"], one["dl"], masks, self.config.bands, maps=[0])
+        return keep_propagated(refined, one["dl"], out.propagated[t : t + 1]).maps[0]
 
     # ------------------------------------------------------------------ files
 

@@ -15,7 +15,8 @@ from spatialme.data.synthetic import SceneConfig, render_scene
 from spatialme.data.textures import load_textures
 from spatialme.inpaint.learned import GatedInpainter, inpaint_frames
 from spatialme.pipeline import PipelineConfig, StereoPipeline
-from spatialme.refiner import MHFURefiner, refine_clip
+from spatialme.fusion import refine_clip
+from spatialme.refiner import MHFURefiner
 from spatialme.warp import forward_warp, forward_warp_torch
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (checks the CUDA code paths against the CPU ones)")

@@ -156,6 +156,23 @@ def test_full_variant_reports_refiner_maps(tiny_weights):
         np.testing.assert_array_equal(pipe.refiner_maps(kept, 1)[k], maps[k])
 
 
+def test_full_variant_keeps_the_pixels_neighbouring_frames_saw(tiny_weights):
+    """Hole pixels the DL branch copied from a neighbouring frame stay DL's, and the maps say so
+    (those of the pass and those asked for afterwards alike)."""
+    from spatialme.data.synthetic import SceneConfig, render_scene
+    from spatialme.data.textures import load_textures
+
+    scene = render_scene(load_textures(), SceneConfig(height=96, width=160, frames=4, max_disparity=16, camera_speed=3.0, object_speed=4.0), seed=1)
+    pipe = StereoPipeline.from_pretrained(tiny_weights, device="cpu")
+    out = pipe.synthesize(scene.left, scene.disparity, variant="full", maps_for=[1])
+    prop = out.propagated
+    assert prop.shape == out.hole_mask.shape and prop[1].any() and not (prop & ~out.hole_mask).any()
+    np.testing.assert_array_equal(out.right[prop], out.branches["dl"][prop])
+    for t, maps in ((1, out.refiner[1]), (1, pipe.refiner_maps(out, 1)), (2, pipe.refiner_maps(out, 2))):
+        assert (maps["m2"][prop[t]] == 0).all() and (maps["m3"][prop[t]] == 1).all()
+    assert pipe.synthesize(scene.left, scene.disparity, variant="poly").propagated is None
+
+
 def test_derive_shares_networks_not_state(tiny_weights):
     base = StereoPipeline.from_pretrained(tiny_weights, device="cpu")
     base.check_variant("full")  # loads the learned parts

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from spatialme.bands import BandConfig
-from spatialme.refiner import REFINE_RING, FeatureUpdateUnit, MHFURefiner, RefinerOutput, compose_refined, fuse, refine_clip, refine_frames, refined_region
+from spatialme.refiner import FeatureUpdateUnit, MHFURefiner, RefinerOutput, fuse
 
 
 def branches(b: int, h: int, w: int, k: int = 2, seed: int = 0):
@@ -188,18 +188,6 @@ def test_save_pretrained_round_trip(tmp_path):
 # --- inference on packed bands ---------------------------------------------------------
 
 
-def frame_inputs(h: int, w: int, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    poly = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-    de = np.clip(poly.astype(int) + rng.integers(-40, 40, poly.shape), 0, 255).astype(np.uint8)
-    dl = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-    masks = np.zeros((2, h, w), bool)
-    masks[0, 20:30, 40:44] = True  # a disocclusion strip
-    masks[1, 21:34, 38:45] = True  # the DE re-warp's (larger) hole
-    masks[0, :, w - 3 :] = True  # the uncovered right border band
-    return poly, de, dl, masks
-
-
 def test_receptive_field_is_about_50px():
     net = perturbed(MHFURefiner(), scale=1.0)
     x = torch.rand(1, 3, 192, 192, requires_grad=True)
@@ -207,110 +195,3 @@ def test_receptive_field_is_about_50px():
     out.image[0, :, 96, 96].sum().backward()
     rows = torch.nonzero(x.grad.abs().sum((0, 1, 3)) > 0).flatten()
     assert 30 <= 96 - rows.min().item() <= 56 and rows.max().item() - 96 <= 56
-
-
-def test_refine_clip_without_holes_is_poly():
-    net = perturbed(MHFURefiner(base_channels=8, levels=2))
-    poly, de, dl, masks = frame_inputs(40, 48)
-    none = np.zeros_like(masks)[None]
-    np.testing.assert_array_equal(refine_clip(net, poly[None], de[None], dl[None], none), poly[None])
-
-
-def test_refine_clip_validates():
-    net = MHFURefiner(base_channels=8, levels=2)
-    poly, de, dl, masks = (a[None] for a in frame_inputs(32, 32))
-    with pytest.raises(ValueError, match="model"):
-        refine_clip(torch.nn.Identity(), poly, de, dl, masks)
-    with pytest.raises(ValueError, match="de"):
-        refine_clip(net, poly, de[:, :16], dl, masks)
-    with pytest.raises(ValueError, match="poly"):
-        refine_clip(net, poly.astype(np.float32), de, dl, masks)
-
-
-def test_refine_clip_packed_matches_whole_frame_near_holes_and_keeps_poly_elsewhere():
-    torch.manual_seed(0)
-    net = perturbed(MHFURefiner(), scale=1.0)
-    frames = [frame_inputs(200, 301, seed=s) for s in range(2)]
-    poly, de, dl = (np.stack([f[i] for f in frames]) for i in range(3))
-    masks = np.stack([f[3] for f in frames])
-    masks[:, 0, 90:130, 140:146] = True  # a strip far from the frame border
-    masks[:, 1, 92:131, 143:149] = True
-    whole = refine_clip(net, poly, de, dl, masks, bands=None, bf16=False)
-    packed = refine_clip(net, poly, de, dl, masks, bands=BandConfig(band=16, margin=56, width=128, gap=56), bf16=False)
-    import cv2
-
-    kernel = np.ones((1, 2 * REFINE_RING + 1), np.uint8)  # the row neighbours of the holes
-    ring = np.stack([cv2.dilate(m[0].astype(np.uint8), kernel) > 0 for m in masks])
-    np.testing.assert_array_equal(refined_region(masks), ring)
-    np.testing.assert_array_equal(packed[~ring], poly[~ring])  # Poly untouched away from holes
-    np.testing.assert_array_equal(whole[~ring], poly[~ring])
-    de_only = masks[:, 1] & ~ring  # the DE re-warp's own holes are not refined
-    assert de_only.sum() > 50 and (packed[de_only] == poly[de_only]).all()
-    inner = np.zeros_like(ring)
-    inner[:, 56:-56, 56:-56] = True  # away from the frame border (see spatialme.bands)
-    sel = ring & inner
-    assert sel.sum() > 20 and np.abs(packed[sel].astype(int) - whole[sel].astype(int)).max() <= 1
-    fast = refine_clip(net, poly, de, dl, masks, bf16=True)
-    assert np.abs(fast.astype(int) - refine_clip(net, poly, de, dl, masks, bf16=False).astype(int)).max() <= 8
-    with pytest.raises(ValueError, match="masks"):
-        refine_clip(net, poly, de, dl, masks[:, :1])
-    with pytest.raises(ValueError, match="bands"):
-        refine_clip(net, poly, de, dl, masks, bands=3)
-
-
-def _refuse(poly, de, dl, maps):
-    """Eqs. 1-3 on the uint8 branches with the returned (quantised) maps -> (H, W, 3) float 0-255."""
-    t = lambda a: torch.from_numpy(a.astype(np.float32) / 255).permute(2, 0, 1)[None]
-    m = lambda k: torch.from_numpy(maps[k])[None, None]
-    return fuse(t(poly), t(de), t(dl), m("m1"), m("m2"), m("m3"), t(maps["c"]))[0].permute(1, 2, 0).numpy() * 255
-
-
-@pytest.mark.parametrize("bands", [None, BandConfig(band=16, margin=56, width=128, gap=56)], ids=["whole", "bands"])
-def test_refine_frames_maps_are_the_ones_behind_the_output(bands):
-    torch.manual_seed(0)
-    net = perturbed(MHFURefiner(), scale=1.0)
-    frames = [frame_inputs(120, 181, seed=s) for s in range(3)]
-    poly, de, dl = (np.stack([f[i] for f in frames]) for i in range(3))
-    masks = np.stack([f[3] for f in frames])
-    masks[:, 0, 50:80, 90:96] = True
-    res = refine_frames(net, poly, de, dl, masks, bands=bands, bf16=False, maps=[2, 0])
-    assert sorted(res.maps) == [0, 2]
-    np.testing.assert_array_equal(res.right, refine_clip(net, poly, de, dl, masks, bands=bands, bf16=False))
-    for t, maps in res.maps.items():
-        assert maps["m1"].shape == (120, 181) and maps["m1"].dtype == np.float32 and maps["c"].dtype == np.uint8
-        # the output is eqs. 1-3 of these very maps (up to their 1/255 quantisation)
-        assert np.abs(_refuse(poly[t], de[t], dl[t], maps) - res.right[t]).max() <= 3
-    if bands is not None:  # away from the holes the output is Poly, and the maps say so
-        import cv2
-
-        near = refined_region(masks[:1])[0]
-        keep = ~near
-        assert (res.maps[0]["m1"][keep] == 1).all() and (res.maps[0]["m3"][keep] == 1).all() and (res.maps[0]["c"][keep] == 0).all()
-    with pytest.raises(ValueError, match="maps"):
-        refine_frames(net, poly, de, dl, masks, maps=[3])
-
-
-def test_refined_region_and_its_tensor_twin_agree():
-    """The training composite keeps the refined view on exactly the pixels inference keeps."""
-    rng = np.random.default_rng(3)
-    masks = rng.random((2, 2, 23, 31)) > 0.93
-    masks[:, :, 0, :] = False
-    masks[0, 0, 0, 30] = True  # a hole in the corner: the dilation stops at the border
-    region = refined_region(masks)
-    assert region.shape == (2, 23, 31) and region[masks[:, 0]].all() and region.sum() > masks[:, 0].sum()
-    one = np.zeros((1, 1, 5, 7), bool)
-    one[0, 0, 2, 3] = True  # a single hole pixel: it and its left and right neighbours
-    expected = np.zeros((1, 5, 7), bool)
-    expected[0, 2, 3 - REFINE_RING : 4 + REFINE_RING] = True
-    np.testing.assert_array_equal(refined_region(one), expected)
-    assert not region[~masks[:, 0] & masks[:, 1] & ~region].any()
-    refined, poly = torch.rand(2, 3, 23, 31), torch.rand(2, 3, 23, 31)
-    refined.requires_grad_(True)
-    shown = compose_refined(refined, poly, torch.from_numpy(masks[:, :1]).float())
-    keep = torch.from_numpy(region)[:, None].expand(-1, 3, -1, -1)
-    assert torch.equal(shown[keep], refined[keep]) and torch.equal(shown[~keep], poly[~keep])
-    shown.sum().backward()
-    assert torch.equal(refined.grad, keep.float())  # gradients reach the refined pixels only there
-    assert refined_region(np.zeros((1, 0, 4, 5), bool)).all()  # no masks: every pixel refined
-    with pytest.raises(ValueError, match="hole"):
-        compose_refined(refined, poly, torch.zeros(2, 2, 23, 31))

@@ -21,7 +21,8 @@ from spatialme.data.textures import load_textures
 from spatialme.inpaint.classic import TeleaFill
 from spatialme.inpaint.expand import ExpandConfig, expand_disparity, expansion_triggers
 from spatialme.inpaint.learned import GatedInpainter, inpaint_frames
-from spatialme.refiner import MHFURefiner, refine_frames, refined_region
+from spatialme.fusion import refine_frames, refined_region
+from spatialme.refiner import MHFURefiner
 from spatialme.warp import forward_warp
 
 
@@ -93,6 +94,8 @@ def test_branches_on_torch_kernels_match_the_cpu_path(scene, which):
         assert diff.max() <= 3 and (diff == 0).mean() > 0.98, name
     if "poly" in which:
         np.testing.assert_array_equal(got.outputs["poly"], ref.outputs["poly"])  # the same CPU kernel, in a thread
+    if "dl" in which:  # Telea propagates nothing; both paths say so
+        assert got.dl_propagated.shape == ref.warp.hole_mask.shape and not got.dl_propagated.any() and not ref.dl_propagated.any()
     with pytest.raises(ValueError, match="kernels"):
         run_branches(scene.left, scene.disparity, which, fill, kernels="cuda")
 

@@ -28,6 +28,7 @@ The network and inference names (:class:`GatedInpainter`, :class:`InpainterConfi
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -50,11 +51,26 @@ __all__ = [
     "normalize_disparity",
     "warped_disparity",
     "inpaint_frames",
+    "FillResult",
     "LearnedFill",
 ]
 
 #: The shipped inpainter (the installed package's copy, else the checkout's ``assets/weights``).
 DEFAULT_WEIGHTS = SHIPPED_WEIGHTS / "inpainter"
+
+
+@dataclass
+class FillResult:
+    """What :meth:`LearnedFill.fill_sources` returns.
+
+    Attributes:
+        image: ``(T, H, W, 3) uint8`` the filled frames (non-hole pixels as warped).
+        propagated: ``(T, H, W) bool`` hole pixels copied from a neighbouring frame that saw
+            them (flow checked forward-backward), as opposed to drawn by the network.
+    """
+
+    image: np.ndarray
+    propagated: np.ndarray
 
 
 class LearnedFill:
@@ -100,7 +116,13 @@ class LearnedFill:
     def __call__(
         self, left: np.ndarray, disparity: np.ndarray, warped: np.ndarray, hole_mask: np.ndarray, cuts: np.ndarray | None = None
     ) -> np.ndarray:
-        """Fill holes (shapes as in :class:`spatialme.inpaint.base.Filler`).
+        """Fill holes (shapes as in :class:`spatialme.inpaint.base.Filler`); :meth:`fill_sources`'s image."""
+        return self.fill_sources(left, disparity, warped, hole_mask, cuts).image
+
+    def fill_sources(
+        self, left: np.ndarray, disparity: np.ndarray, warped: np.ndarray, hole_mask: np.ndarray, cuts: np.ndarray | None = None
+    ) -> FillResult:
+        """Fill holes and say which pixels a neighbouring frame saw.
 
         Args:
             left: ``(T, H, W, 3) uint8`` left view.
@@ -110,7 +132,7 @@ class LearnedFill:
             cuts: optional ``(T,) bool`` scene cuts; nothing is propagated across one.
 
         Returns:
-            ``(T, H, W, 3) uint8``; non-hole pixels equal ``warped``.
+            :class:`FillResult`; its image's non-hole pixels equal ``warped``.
         """
         given = left  # identity: the DE branch calls again with the same clip and reuses its flows
         left = check_clip("left", left)
@@ -124,7 +146,7 @@ class LearnedFill:
         if holes.shape != left.shape[:3]:
             raise ValueError(f"hole_mask: expected shape {left.shape[:3]} to match left, got {holes.shape}")
         if not holes.any():
-            return warped.copy()
+            return FillResult(warped.copy(), np.zeros(holes.shape, bool))
         wd = warped_disparity(disp)
         if self.flow is not None:
             flows = self._flows
@@ -133,14 +155,14 @@ class LearnedFill:
             filled, remaining = propagate(left, warped, holes, self.flow, disparity=disp, cuts=cuts, flows=flows, right_disparity=wd)
         else:
             filled, remaining = warped, holes
+        propagated = holes & ~remaining
         wdisp = None
         if self.model.config.use_disparity:
             # propagated pixels are background: give them the farther neighbour's disparity
-            propagated = holes & ~remaining
             source = fill_from_background(wd, holes, wd) if propagated.any() else wd
             wdisp = np.where(remaining, np.float32(0.0), source).astype(np.float32, copy=False)
         out = self.fill_network(filled, remaining, wdisp)
-        return composite(warped, out, holes)
+        return FillResult(composite(warped, out, holes), propagated)
 
     def fill_network(self, warped: np.ndarray, holes: np.ndarray, disparity: np.ndarray | None) -> np.ndarray:
         """The network's part: ``(T, H, W, 3) uint8`` frames, ``(T, H, W) bool`` holes and the

@@ -61,7 +61,7 @@ class TrainConfig:
             run); otherwise a resumed run keeps the optimiser state as saved.
         refiner_loss: what the refiner's loss terms read: ``"crop"``, its fused view on the
             whole crop (the paper's eq. 8-11); ``"shown"``, the view inference shows
-            (:func:`spatialme.refiner.compose_refined`: refined near the holes, Poly
+            (:func:`spatialme.fusion.compose_refined`: refined near the holes, Poly
             elsewhere). Measured (model card): ``"shown"`` lost in the thin estimated-like
             holes, where the whole-crop loss teaches the refiner to keep Poly.
     """

@@ -13,7 +13,8 @@ import torch
 from ..inpaint.learned import LearnedFill
 from ..inpaint.network import GatedInpainter
 from ..losses import LossConfig, PatchDiscriminator, PerceptualLoss, adversarial_losses, content_loss, total_loss
-from ..refiner import MHFURefiner, compose_refined
+from ..fusion import compose_refined
+from ..refiner import MHFURefiner
 from .checkpoint import CsvLog, Networks, restore_checkpoint, save_checkpoint
 from .config import TrainConfig, config_json
 from .pool import build_pool, sample_batch, training_textures
@@ -57,7 +58,7 @@ def _refiner_step(nets: Networks, batch: dict[str, torch.Tensor], loss_cfg: Loss
     penalty) when the run is adversarial; the critic is frozen while the generator's loss reads it.
 
     With ``shown`` every term reads the view inference shows
-    (:func:`spatialme.refiner.compose_refined`: the refined pixels near the holes, Poly
+    (:func:`spatialme.fusion.compose_refined`: the refined pixels near the holes, Poly
     elsewhere); otherwise the fused view on the whole crop (``TrainConfig.refiner_loss``)."""
     masks = torch.cat([batch["hole"], batch["de_hole"]], dim=1)
     result = nets.model(batch["poly"], batch["de"], batch["dl"], masks)

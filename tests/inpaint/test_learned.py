@@ -63,3 +63,30 @@ def test_network_and_inference_names_import_from_the_old_path():
     for name in ("inpaint_frames", "normalize_disparity", "warped_disparity", "WHOLE_FRAME_PIXELS"):
         assert getattr(learned, name) is getattr(inference, name)
     assert learned.DEFAULT_WEIGHTS.name == "inpainter" and (learned.DEFAULT_WEIGHTS / "model.safetensors").is_file()
+
+
+def test_fill_sources_tells_the_propagated_pixels_apart():
+    """Holes a neighbouring frame saw are copied (flagged); the rest come from the network."""
+    from spatialme.data.synthetic import SceneConfig, render_scene
+    from spatialme.data.textures import load_textures
+    from spatialme.warp import forward_warp
+
+    # objects and camera moving fast enough that neighbours see some of each frame's holes
+    scene = render_scene(load_textures(), SceneConfig(height=96, width=160, frames=4, max_disparity=16, camera_speed=3.0, object_speed=4.0), seed=1)
+    warp = forward_warp(scene.left, scene.disparity)
+    fill = LearnedFill(model=tiny_model(), flow=FlowConfig(neighbors=2), device="cpu")
+    res = fill.fill_sources(scene.left, scene.disparity, warp.image, warp.hole_mask)
+    np.testing.assert_array_equal(res.image, fill(scene.left, scene.disparity, warp.image, warp.hole_mask))
+    assert res.propagated.shape == warp.hole_mask.shape and res.propagated.dtype == bool
+    assert not (res.propagated & ~warp.hole_mask).any() and res.propagated.any()  # the camera moves: some are seen
+    assert (res.propagated.sum() < warp.hole_mask.sum())
+    # a propagated pixel is the network-free copy: it equals what propagation alone writes
+    from spatialme.inpaint.flow import propagate
+
+    filled, remaining = propagate(scene.left, warp.image, warp.hole_mask, FlowConfig(neighbors=2), disparity=scene.disparity)
+    np.testing.assert_array_equal(res.propagated, warp.hole_mask & ~remaining)
+    np.testing.assert_array_equal(res.image[res.propagated], filled[res.propagated])
+    none = LearnedFill(model=fill.model, flow=None, device="cpu").fill_sources(scene.left, scene.disparity, warp.image, warp.hole_mask)
+    assert not none.propagated.any()
+    clean = fill.fill_sources(scene.left, scene.disparity, warp.image, np.zeros_like(warp.hole_mask))
+    assert not clean.propagated.any() and np.array_equal(clean.image, warp.image)
