@@ -30,7 +30,6 @@ import torch
 
 from common import metadata, pin_threads, save  # noqa: E402
 
-from spatialme.branches import BranchOutputs  # noqa: E402
 from spatialme.data.synthetic import SceneConfig, render_scene  # noqa: E402
 from spatialme.data.textures import load_textures  # noqa: E402
 from spatialme.inpaint.base import composite  # noqa: E402
@@ -64,10 +63,10 @@ def stages_once(pipe: StereoPipeline, left: np.ndarray, disparity: np.ndarray) -
 
     warp = timed("warp", lambda: forward_warp(left, disparity, pipe.config.warp))
     poly = timed("poly", lambda: polyline_right_view_clip(left, disparity, pipe.config.poly_variant))
-    dl = timed("dl", lambda: composite(warp.image, fill(left, disparity, warp.image, warp.hole_mask), warp.hole_mask))
+    dl_fill = timed("dl", lambda: fill.fill_sources(left, disparity, warp.image, warp.hole_mask))
+    dl = composite(warp.image, dl_fill.image, warp.hole_mask)
     de, expanded, de_holes = timed("de", lambda: de_branch(left, disparity, fill, pipe.config.expand, pipe.config.warp))
-    branches = BranchOutputs(warp=warp, outputs={"poly": poly, "dl": dl, "de": de}, de_hole_mask=de_holes, expanded_disparity=expanded)
-    timed("refiner", lambda: pipe._refine(branches).right)
+    timed("refiner", lambda: pipe._fuse(poly, de, dl, warp.hole_mask, de_holes, dl_fill.propagated).right)
     return times
 
 

@@ -40,7 +40,7 @@ from .inpaint.expand import ExpandConfig
 from .inpaint.flow import FlowConfig
 from .inpaint.pyramid import PyramidConfig
 from .scenes import SceneCutConfig
-from .branches import BranchOutputs, run_branches
+from .branches import run_branches
 from .comfort.session import open_session
 from .warp import WarpConfig
 from .conversion import (  # noqa: F401  (STRIP_MARGIN, chunk_frames: re-exported)
@@ -301,16 +301,14 @@ class StereoPipeline:
         """Torch device for the learned parts (``config.device``, ``"auto"`` resolved)."""
         return resolve_device(self.config.device)
 
-    def _refine(self, branches: BranchOutputs, maps_for: Sequence[int] = ()) -> RefinedClip:
-        """Fuse the three branches with the MHFU refiner (packed bands on a CPU, whole frames on
-        CUDA), keeping the DL branch's propagated pixels; the masks and content of frames
-        ``maps_for`` come from the same pass."""
+    def _fuse(self, poly, de, dl, holes, de_holes, propagated, maps_for: Sequence[int] = ()) -> RefinedClip:
+        """The MHFU refiner on ``(T, ...)`` branches and masks (packed bands on a CPU, whole frames
+        on CUDA), keeping DL's propagated pixels; the maps of frames ``maps_for`` from the same pass."""
         from .fusion import keep_propagated, refine_frames
 
-        out = branches.outputs
-        masks = np.stack([branches.warp.hole_mask, branches.de_hole_mask], axis=1)  # (T, 2, H, W)
-        refined = refine_frames(self.refiner, out["poly"], out["de"], out["dl"], masks, self.config.bands, maps=maps_for)
-        return keep_propagated(refined, out["dl"], branches.dl_propagated)
+        masks = np.stack([holes, de_holes], axis=1)  # (T, 2, H, W)
+        refined = refine_frames(self.refiner, poly, de, dl, masks, self.config.bands, maps=maps_for)
+        return keep_propagated(refined, dl, propagated)
 
     def synthesize(
         self,
@@ -355,12 +353,11 @@ class StereoPipeline:
             kernels=self.kernels,
             device=self.device,
         )
-        maps: dict[int, dict[str, np.ndarray]] = {}
+        right, maps = branches.outputs[which[0]], {}
         if variant == "full":
-            refined = self._refine(branches, maps_for)
+            o = branches.outputs
+            refined = self._fuse(o["poly"], o["de"], o["dl"], branches.warp.hole_mask, branches.de_hole_mask, branches.dl_propagated, maps_for)
             right, maps = refined.right, refined.maps
-        else:
-            right = branches.outputs[which[0]]
         return StereoOutput(
             right=right,
             hole_mask=branches.warp.hole_mask,
@@ -388,12 +385,8 @@ class StereoPipeline:
             return {}
         if t in out.refiner:
             return out.refiner[t]
-        from .fusion import keep_propagated, refine_frames
-
-        masks = np.stack([out.hole_mask[t], out.de_hole_mask[t]])[None]
-        one = {k: out.branches[k][t : t + 1] for k in ("poly", "de", "dl")}
-        refined = refine_frames(self.refiner, one["poly"], one["de"], one["dl"], masks, self.config.bands, maps=[0])
-        return keep_propagated(refined, one["dl"], out.propagated[t : t + 1]).maps[0]
+        one = [a[t : t + 1] for a in (out.branches["poly"], out.branches["de"], out.branches["dl"], out.hole_mask, out.de_hole_mask, out.propagated)]
+        return self._fuse(*one, maps_for=[0]).maps[0]
 
     # ------------------------------------------------------------------ files
 
