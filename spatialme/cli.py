@@ -137,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--degrade", type=float, help="share of scenes warped with an estimated-like disparity (default 0.5)")
     tr.add_argument("--de-holes", type=float, help="inpainter: share of scenes that also give their DE re-warp (default 0.5)")
     tr.add_argument("--refiner-loss", choices=("crop", "shown"), help="refiner: loss on the whole crop (default) or on the view inference shows")
+    tr.add_argument("--snapshot-every", type=int, help="also save the weights alone every N steps (out/snapshots/), for averaging")
     return parser
 
 
@@ -166,6 +167,7 @@ def _train(args: argparse.Namespace) -> int:
         degrade=args.degrade,
         de_holes=args.de_holes,
         refiner_loss=args.refiner_loss,
+        snapshot_every=args.snapshot_every,
     )
     final = train(config)
     print(f"wrote {final}")

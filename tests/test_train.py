@@ -266,3 +266,19 @@ def test_refiner_step_scores_the_crop_or_the_view_inference_shows():
     assert crop_loss.item() == pytest.approx(LossConfig().lambda_content * whole.item(), rel=1e-5)
     with pytest.raises(ValueError, match="refiner_loss"):
         TrainConfig(stage="refiner", inpainter="x", refiner_loss="holes")
+
+
+def test_snapshots_keep_the_weights_of_every_nth_step(tmp_path):
+    from spatialme.inpaint.network import GatedInpainter
+
+    out = tmp_path / "run"
+    train(tiny("inpainter", out, steps=4, snapshot_every=2))
+    snaps = sorted(p.name for p in (out / "snapshots").iterdir())
+    assert snaps == ["00000002", "00000004"]
+    last = GatedInpainter.from_pretrained(str(out / "snapshots" / "00000004"))
+    final = GatedInpainter.from_pretrained(str(out / "final"))
+    assert all(torch.equal(a, b) for a, b in zip(last.parameters(), final.parameters()))
+    earlier = GatedInpainter.from_pretrained(str(out / "snapshots" / "00000002"))
+    assert not all(torch.equal(a, b) for a, b in zip(earlier.parameters(), final.parameters()))
+    with pytest.raises(ValueError, match="snapshot_every"):
+        tiny("inpainter", out, snapshot_every=-1)

@@ -59,6 +59,9 @@ class TrainConfig:
             (capped so the frame still holds a crop); ``None`` = full resolution only.
         set_lr: on resume, replace the checkpoint's learning rate by ``lr`` (to anneal a
             run); otherwise a resumed run keeps the optimiser state as saved.
+        snapshot_every: every N steps also save the weights alone to
+            ``out/snapshots/{step:08d}/`` (``save_pretrained``), for averaging the weights of a
+            stretch of the run (:mod:`spatialme.training.average`); 0 = never.
         refiner_loss: what the refiner's loss terms read: ``"crop"``, its fused view on the
             whole crop (the paper's eq. 8-11); ``"shown"``, the view inference shows
             (:func:`spatialme.fusion.compose_refined`: refined near the holes, Poly
@@ -94,6 +97,7 @@ class TrainConfig:
     pyramid_reach: float | None = None
     set_lr: bool = False
     refiner_loss: str = "crop"
+    snapshot_every: int = 0
 
     def __post_init__(self) -> None:
         if self.stage not in ("inpainter", "refiner"):
@@ -117,6 +121,7 @@ class TrainConfig:
                 raise ValueError(f"{name}: expected a share in [0, 1], got {value!r}")
         if self.minutes is not None and (isinstance(self.minutes, bool) or not isinstance(self.minutes, (int, float)) or not self.minutes > 0):
             raise ValueError(f"minutes: expected a positive number or None, got {self.minutes!r}")
+        check_int("snapshot_every", self.snapshot_every, 0)
         if self.refiner_loss not in ("crop", "shown"):
             raise ValueError(f"refiner_loss: expected 'crop' or 'shown', got {self.refiner_loss!r}")
         if self.stage == "refiner" and not self.inpainter:

@@ -133,6 +133,8 @@ def train(config: TrainConfig) -> Path:
             log.info("step %d loss %.4f", step, loss.item())
         if last or step % config.ckpt_every == 0:
             save_checkpoint(ckpt, nets, step, rng)
+        if config.snapshot_every and step % config.snapshot_every == 0:
+            nets.model.save_pretrained(out / "snapshots" / f"{step:08d}")
     nets.model.eval()
     final = out / "final"
     nets.model.save_pretrained(final)
