@@ -118,10 +118,11 @@ def ordering_sweep():
 
 def test_full_is_best_over_the_frame_and_beats_poly_and_telea_in_the_holes(ordering_sweep):
     """What the shipped weights achieve on this small, fast version. At 256x144 (the smallest
-    training width) and 8 % DL alone is still better inside the holes: 0.35 dB with exact and
-    0.5 dB with estimated-like disparity (18.64 vs 18.99, 18.68 vs 19.19), so the hole ordering
-    against DL and DL+DE is pinned with a 0.7 dB margin; on the product-size sweep (model card)
-    full is ahead of DL in those holes at both sizes."""
+    training width) and 8 % DL alone is still a little better inside the holes: 0.1 dB with exact
+    and 0.25 dB with estimated-like disparity (18.90 vs 18.99, 18.95 vs 19.19), so the hole
+    ordering against DL and DL+DE is pinned with a 0.5 dB margin; on the product-size sweep
+    (model card) full is ahead of DL in those holes at both sizes. Outside the holes the issue's
+    target holds here: full within 0.2 dB of Poly (it is 0.3-0.6 dB ahead)."""
     for row in ordering_sweep:
         scores = row.result.rows
         others = {name: scores[name]["PSNR"] for name in ("poly", "dl", "dl+de", "telea")}
@@ -129,8 +130,8 @@ def test_full_is_best_over_the_frame_and_beats_poly_and_telea_in_the_holes(order
         for name in ("poly", "telea"):
             assert scores["full"]["PSNR-hole"] > scores[name]["PSNR-hole"] + 2.0, (row.pct, row.disparity, name)
         for name in ("dl", "dl+de"):
-            assert scores["full"]["PSNR-hole"] > scores[name]["PSNR-hole"] - 0.7, (row.pct, row.disparity, name)
-        assert scores["full"]["PSNR-out"] >= scores["poly"]["PSNR-out"] - 0.5, (row.pct, row.disparity)  # issue target 0.2: not yet met at 8 % exact
+            assert scores["full"]["PSNR-hole"] > scores[name]["PSNR-hole"] - 0.5, (row.pct, row.disparity, name)
+        assert scores["full"]["PSNR-out"] >= scores["poly"]["PSNR-out"] - 0.2, (row.pct, row.disparity)
 
 
 def test_default_variant_is_full():
