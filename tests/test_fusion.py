@@ -25,6 +25,16 @@ def frame_inputs(h: int, w: int, seed: int = 0):
     masks[0, :, w - 3 :] = True  # the uncovered right border band
     return poly, de, dl, masks
 
+def refiner_chunk(height: int, width: int, frames: int, hole: tuple[slice, slice]):
+    """A perturbed default refiner and a chunk of random branches with one plain-warp hole box."""
+    torch.manual_seed(0)
+    net = perturbed(MHFURefiner(), scale=1.0)
+    parts = [frame_inputs(height, width, seed=s) for s in range(frames)]
+    poly, de, dl = (np.stack([f[i] for f in parts]) for i in range(3))
+    masks = np.stack([f[3] for f in parts])
+    masks[(slice(None), 0) + hole] = True
+    return net, poly, de, dl, masks
+
 
 def test_refine_clip_without_holes_is_poly():
     net = perturbed(MHFURefiner(base_channels=8, levels=2))
@@ -84,12 +94,7 @@ def _refuse(poly, de, dl, maps):
 
 @pytest.mark.parametrize("bands", [None, BandConfig(band=16, margin=56, width=128, gap=56)], ids=["whole", "bands"])
 def test_refine_frames_maps_are_the_ones_behind_the_output(bands):
-    torch.manual_seed(0)
-    net = perturbed(MHFURefiner(), scale=1.0)
-    frames = [frame_inputs(120, 181, seed=s) for s in range(3)]
-    poly, de, dl = (np.stack([f[i] for f in frames]) for i in range(3))
-    masks = np.stack([f[3] for f in frames])
-    masks[:, 0, 50:80, 90:96] = True
+    net, poly, de, dl, masks = refiner_chunk(120, 181, 3, (slice(50, 80), slice(90, 96)))
     res = refine_frames(net, poly, de, dl, masks, bands=bands, bf16=False, maps=[2, 0])
     assert sorted(res.maps) == [0, 2]
     np.testing.assert_array_equal(res.right, refine_clip(net, poly, de, dl, masks, bands=bands, bf16=False))
@@ -134,12 +139,7 @@ def test_refined_region_and_its_tensor_twin_agree():
 
 
 def test_propagated_pixels_stay_the_dl_branchs_and_the_maps_say_so():
-    torch.manual_seed(0)
-    net = perturbed(MHFURefiner(), scale=1.0)
-    frames = [frame_inputs(60, 90, seed=s) for s in range(2)]
-    poly, de, dl = (np.stack([f[i] for f in frames]) for i in range(3))
-    masks = np.stack([f[3] for f in frames])
-    masks[:, 0, 20:40, 30:36] = True
+    net, poly, de, dl, masks = refiner_chunk(60, 90, 2, (slice(20, 40), slice(30, 36)))
     refined = refine_frames(net, poly, de, dl, masks, bands=None, bf16=False, maps=[0, 1])
     propagated = np.zeros(masks[:, 0].shape, bool)
     propagated[:, 22:30, 31:35] = True
