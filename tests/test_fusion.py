@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from spatialme.bands import BandConfig
-from spatialme.fusion import REFINE_RING, RefinedClip, compose_refined, keep_propagated, refine_clip, refine_frames, refined_region
+from spatialme.fusion import FRAME_PAD, REFINE_RING, RefinedClip, compose_refined, keep_propagated, refine_clip, refine_frames, refined_region
 from spatialme.refiner import MHFURefiner, fuse
 
 from test_refiner import perturbed
@@ -83,6 +83,33 @@ def test_refine_clip_packed_matches_whole_frame_near_holes_and_keeps_poly_elsewh
         refine_clip(net, poly, de, dl, masks[:, :1])
     with pytest.raises(ValueError, match="bands"):
         refine_clip(net, poly, de, dl, masks, bands=3)
+
+
+def test_the_refiner_sees_the_frame_edge_replicated_by_frame_pad_px():
+    """Exact values: the network runs on the chunk padded with its edge pixels, cropped back."""
+    net, poly, de, dl, masks = refiner_chunk(37, 53, 2, (slice(10, 20), slice(20, 23)))
+    res = refine_frames(net, poly, de, dl, masks, bands=None, bf16=False, maps=[1])
+    assert FRAME_PAD > 0 and res.right.shape == poly.shape and res.maps[1]["m1"].shape == (37, 53)
+    p = FRAME_PAD
+    edge = lambda a: np.pad(a, ((p, p), (p, p), (0, 0)), mode="edge")
+    t = lambda a: torch.from_numpy(edge(a).astype(np.float32) / 255).permute(2, 0, 1)[None]
+    region = refined_region(masks)
+    for f in range(2):
+        frame_masks = torch.from_numpy(edge(masks[f].transpose(1, 2, 0)).astype(np.float32)).permute(2, 0, 1)[None]
+        with torch.inference_mode():
+            out = net(t(poly[f]), t(de[f]), t(dl[f]), frame_masks)
+        by_hand = (out.image[0].permute(1, 2, 0).numpy()[p:-p, p:-p] * 255).round().clip(0, 255).astype(np.uint8)
+        np.testing.assert_array_equal(res.right[f][region[f]], by_hand[region[f]])
+        np.testing.assert_array_equal(res.right[f][~region[f]], poly[f][~region[f]])
+    m1 = (out.m1[0, 0].numpy()[p:-p, p:-p] * 255).round() / 255
+    np.testing.assert_allclose(res.maps[1]["m1"][region[1]], m1[region[1]], atol=1e-6)
+    # the right border band's refined pixels differ from a zero-padded run's: the padding is seen
+    with torch.inference_mode():
+        zero = net(*(torch.from_numpy(a[1].astype(np.float32) / 255).permute(2, 0, 1)[None] for a in (poly, de, dl)), torch.from_numpy(masks[1].astype(np.float32))[None])
+    zero_img = (zero.image[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    band = region[1].copy()
+    band[:, :-3] = False
+    assert not np.array_equal(res.right[1][band], zero_img[band])
 
 
 def _refuse(poly, de, dl, maps):
