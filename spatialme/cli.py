@@ -136,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--minutes", type=float, help="stop after this many minutes of training (checkpoint and final/ written)")
     tr.add_argument("--degrade", type=float, help="share of scenes warped with an estimated-like disparity (default 0.5)")
     tr.add_argument("--de-holes", type=float, help="inpainter: share of scenes that also give their DE re-warp (default 0.5)")
+    tr.add_argument("--vary-textures", type=float, help="share of scenes painted with varied textures: other colours, flips, transposes (default 0)")
     tr.add_argument("--refiner-loss", choices=("crop", "shown"), help="refiner: loss on the whole crop (default) or on the view inference shows")
     tr.add_argument("--snapshot-every", type=int, help="also save the weights alone every N steps (out/snapshots/), for averaging")
     return parser
@@ -166,6 +167,7 @@ def _train(args: argparse.Namespace) -> int:
         minutes=args.minutes,
         degrade=args.degrade,
         de_holes=args.de_holes,
+        vary_textures=args.vary_textures,
         refiner_loss=args.refiner_loss,
         snapshot_every=args.snapshot_every,
     )

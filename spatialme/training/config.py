@@ -53,6 +53,10 @@ class TrainConfig:
             log-uniform in ``(lo, hi)`` (0.5-8 % gives holes of 1 to about 100 px).
         camera: share of pool scenes whose two views get the photometric differences of
             two real cameras (:func:`spatialme.data.camera.camera_pair`).
+        vary_textures: share of pool scenes painted with varied textures
+            (:func:`spatialme.data.textures.vary_texture` on every training texture: other
+            colours, flips, transposes), for more looks than the photos give; drawn from a
+            random source of its own, so 0 leaves the pool exactly as without it.
         pyramid_reach: inpainter stage: train at the pyramid levels inference fills at
             (:mod:`spatialme.inpaint.pyramid`): each warp is halved a random number of
             times, from none to the level its deepest hole needs with this reach px
@@ -94,6 +98,7 @@ class TrainConfig:
     widths: tuple[int, int] | None = None
     disparity_pct: tuple[float, float] = (0.5, 8.0)
     camera: float = 0.0
+    vary_textures: float = 0.0
     pyramid_reach: float | None = None
     set_lr: bool = False
     refiner_loss: str = "crop"
@@ -115,7 +120,7 @@ class TrainConfig:
         object.__setattr__(self, "disparity_pct", (float(pct[0]), float(pct[1])))
         if self.pyramid_reach is not None and (isinstance(self.pyramid_reach, bool) or not isinstance(self.pyramid_reach, (int, float)) or not 0.5 <= self.pyramid_reach <= 1024):
             raise ValueError(f"pyramid_reach: expected px in [0.5, 1024] or None, got {self.pyramid_reach!r}")
-        for name in ("degrade", "de_holes", "camera"):
+        for name in ("degrade", "de_holes", "camera", "vary_textures"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name}: expected a share in [0, 1], got {value!r}")

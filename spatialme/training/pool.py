@@ -12,7 +12,7 @@ from ..branches import run_branches
 from ..data.camera import camera_pair
 from ..data.degrade import random_degradation
 from ..data.synthetic import SceneConfig, render_scene
-from ..data.textures import list_textures, load_textures, split_textures
+from ..data.textures import list_textures, load_textures, split_textures, vary_texture
 from ..inpaint.expand import expand_disparity
 from ..inpaint.inference import normalize_disparity
 from ..inpaint.pyramid import PyramidConfig, fill_levels, hole_depth, masked_downsample
@@ -79,7 +79,7 @@ def build_pool(config: TrainConfig, textures: list[np.ndarray], fill=None, seed:
 
     Args:
         config: run settings (scene sizes, pool size, stage, ``degrade``, ``de_holes``,
-            ``camera``, ``pyramid_reach``).
+            ``camera``, ``vary_textures``, ``pyramid_reach``).
         textures: training textures.
         fill: the DL filler (refiner stage).
         seed: pool seed (scene ``i`` uses ``seed * 100003 + i``).
@@ -91,12 +91,15 @@ def build_pool(config: TrainConfig, textures: list[np.ndarray], fill=None, seed:
         inpainter reads it at inference), and for the refiner ``poly``, ``dl``, ``de``,
         ``de_hole``; items differ in size with ``widths`` (and in pyramid level).
         A ``config.degrade`` share of the scenes is warped with an estimated-like
-        disparity, a ``config.camera`` share gets two cameras' photometrics.
+        disparity, a ``config.camera`` share gets two cameras' photometrics, a
+        ``config.vary_textures`` share is painted with varied textures (their own random
+        source: the geometry of every scene is the same with or without them).
         ``_hole_index`` holds the ``(t, y, x)`` of the hole pixels (crop centres).
     """
     items: list[dict[str, np.ndarray]] = []
     which = ("poly", "dl", "de") if config.stage == "refiner" else ()
     rng = np.random.default_rng(seed * 7 + 1)
+    looks = np.random.default_rng(seed * 7 + 2)  # vary_textures only: rng's stream stays as it was
 
     def add(arrays: dict[str, np.ndarray]) -> None:
         if arrays["hole"].any() and min(arrays["hole"].shape[1:]) >= config.crop:
@@ -104,7 +107,10 @@ def build_pool(config: TrainConfig, textures: list[np.ndarray], fill=None, seed:
             items.append(arrays)
 
     for i in range(config.pool_scenes):
-        scene = render_scene(textures, scene_config(config, rng), seed=seed * 100003 + i)
+        painted = textures
+        if config.vary_textures > 0 and looks.random() < config.vary_textures:
+            painted = [vary_texture(t, looks) for t in textures]
+        scene = render_scene(painted, scene_config(config, rng), seed=seed * 100003 + i)
         disparity = random_degradation(scene.disparity, rng) if rng.random() < config.degrade else scene.disparity
         left, right = camera_pair(scene.left, scene.right, rng) if rng.random() < config.camera else (scene.left, scene.right)
         branches = run_branches(left, disparity, which, fill)
