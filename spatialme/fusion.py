@@ -102,22 +102,25 @@ REFINE_RING = 1
 
 #: The chunk is replicate-padded by this many px on every side before the refiner runs
 #: (branches and masks alike, so the right border's uncovered band goes on past the edge)
-#: and its output cropped back. Met by the convolutions' zero padding instead, the frame
-#: edge drew a corner artefact: at the top right corner, where the uncovered band meets the
-#: top edge, the refiner leaned on DE and DL (M1 0.86) and missed by 2-4 grey levels what
-#: Poly's stretched edge colour had right. Chosen on validation scenes (training textures,
-#: seeds 30000-30001, the sweep's 20 conditions) among 0, 4, 8 and 16 px: 4 px raised the
-#: mean hole PSNR by 0.025 dB, most at 1 % estimated-like (640x360: 36.01 -> 36.34 dB,
-#: 1280x720: 37.18 -> 37.37 dB; Poly 36.17 and 37.22), no row moving more than 0.07 dB
-#: elsewhere; mirror padding lost 3.5 dB there.
-FRAME_PAD = 4
+#: and its output cropped back; rounded up to a multiple of the refiner's alignment
+#: (``model.multiple``, 8 px for the shipped one), so every pixel keeps its place on the
+#: network's stride grid and only the pixels near the edge see a difference. Met by the
+#: convolutions' zero padding instead, the frame edge drew a corner artefact: at the top
+#: right corner, where the uncovered band meets the top edge, the refiner leaned on DE and
+#: DL (M1 0.86) and missed by 2-4 grey levels what Poly's stretched edge colour had right.
+#: Measured on validation scenes (training textures, seeds 30000-30001, the sweep's 20
+#: conditions): 1 % estimated-like holes 640x360 36.01 -> 36.33 dB, 1280x720 37.18 -> 37.35
+#: (Poly 36.17 and 37.22), mean hole PSNR +0.02 dB. A 4 px pad, which moves every pixel half
+#: a stride cell, lost 0.5 dB in the holes at 40 px estimated-like on the committed textures;
+#: mirror padding lost 3.5 dB at 1 % estimated-like.
+FRAME_PAD = 8
 
 
-def _pad_chunk(frames: np.ndarray, axes: tuple[int, int]) -> np.ndarray:
-    """``frames`` replicate-padded by :data:`FRAME_PAD` px along its two spatial ``axes``."""
+def _pad_chunk(frames: np.ndarray, axes: tuple[int, int], pad: int) -> np.ndarray:
+    """``frames`` replicate-padded by ``pad`` px along its two spatial ``axes``."""
     widths = [(0, 0)] * frames.ndim
     for axis in axes:
-        widths[axis] = (FRAME_PAD, FRAME_PAD)
+        widths[axis] = (pad, pad)
     return np.pad(frames, widths, mode="edge")
 
 
@@ -190,7 +193,7 @@ def refine_frames(
     bfloat16 where the CPU supports it natively (``bf16=None``). With ``bands=None``, or a
     model on CUDA, whole frames are refined (the pixel count does not matter there) and the
     same ring is kept, so both paths give the same picture. Either way the chunk is first
-    replicate-padded by :data:`FRAME_PAD` px on every side and the result cropped back.
+    replicate-padded by :data:`FRAME_PAD` px (rounded up to the alignment) on every side and the result cropped back.
 
     Args:
         model: the refiner (its device is used).
@@ -218,8 +221,9 @@ def refine_frames(
     wanted = sorted({int(t) for t in maps})
     if any(not 0 <= t < frames for t in wanted):
         raise ValueError(f"maps: expected frame indices in [0, {frames}), got {list(maps)}")
-    padded = _refine(model, *(_pad_chunk(a, (1, 2)) for a in (poly, de, dl)), _pad_chunk(masks, (2, 3)), bands, bf16, wanted)
-    inside = (slice(FRAME_PAD, FRAME_PAD + height), slice(FRAME_PAD, FRAME_PAD + width))
+    pad = -(-FRAME_PAD // model.multiple) * model.multiple
+    padded = _refine(model, *(_pad_chunk(a, (1, 2), pad) for a in (poly, de, dl)), _pad_chunk(masks, (2, 3), pad), bands, bf16, wanted)
+    inside = (slice(pad, pad + height), slice(pad, pad + width))
     maps_inside = {t: {k: np.ascontiguousarray(v[inside]) for k, v in frame_maps.items()} for t, frame_maps in padded.maps.items()}
     return RefinedClip(np.ascontiguousarray(padded.right[(slice(None), *inside)]), maps_inside)
 

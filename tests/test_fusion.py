@@ -90,7 +90,8 @@ def test_the_refiner_sees_the_frame_edge_replicated_by_frame_pad_px():
     net, poly, de, dl, masks = refiner_chunk(37, 53, 2, (slice(10, 20), slice(20, 23)))
     res = refine_frames(net, poly, de, dl, masks, bands=None, bf16=False, maps=[1])
     assert FRAME_PAD > 0 and res.right.shape == poly.shape and res.maps[1]["m1"].shape == (37, 53)
-    p = FRAME_PAD
+    p = -(-FRAME_PAD // net.multiple) * net.multiple  # whole stride cells
+    assert p % net.multiple == 0 and p >= FRAME_PAD
     edge = lambda a: np.pad(a, ((p, p), (p, p), (0, 0)), mode="edge")
     t = lambda a: torch.from_numpy(edge(a).astype(np.float32) / 255).permute(2, 0, 1)[None]
     region = refined_region(masks)
