@@ -294,7 +294,5 @@ def test_varied_textures_change_the_looks_not_the_geometry():
     for a, b in zip(plain, varied):
         np.testing.assert_array_equal(a["hole"], b["hole"])  # same scene geometry, same warp
         assert not np.array_equal(a["right"], b["right"])  # painted with other looks
-    off = build_pool(tiny("inpainter", "unused", degrade=0.0, de_holes=0.0, vary_textures=0.0), textures, seed=3)
-    np.testing.assert_array_equal(off[0]["right"], plain[0]["right"])  # 0 leaves the pool as it was
     with pytest.raises(ValueError, match="vary_textures"):
         tiny("inpainter", "unused", vary_textures=1.5)
