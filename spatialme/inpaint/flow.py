@@ -41,7 +41,13 @@ Trust. A pixel ``p`` of frame ``t`` is copied from ``q = p + F_t->s(p)`` only if
 * every bilinear tap of ``q`` is a *known* pixel of frame ``s`` at least
   ``source_margin`` px from its holes: sources are never holes nor pixels propagated
   earlier, so errors cannot chain, and the ring around a hole holds the left view's
-  anti-aliased silhouettes (half foreground) and is not trusted;
+  anti-aliased silhouettes (half foreground) and is not trusted. The border bands (runs
+  that reach the frame edge, :func:`edge_runs`) have no silhouette beside them, so the
+  pixels next to a band are trusted: a pan that moves the scene by a little more than the
+  band's width then shows the band's content one frame later. On validation scenes (training
+  textures, seeds 30000-30003, 3 frames) this doubled the propagated share of the right
+  border band at 1 % of the width (13 % -> 26 %) and raised the full variant's hole PSNR
+  at 1 % estimated-like by 0.1-2.1 dB, other rows within 0.02 dB;
 * (with disparity) the source lies behind the hole's occluder: a hole pixel shows what the
   left camera could not see because something nearer hid it, and that occluder is the
   known pixel bounding the hole on the left (:func:`occluder_disparity`), so the source's
@@ -86,7 +92,7 @@ import numpy as np
 from ..checks import check_array, check_clip, check_disparity, check_range
 from ..warp import forward_warp
 from .optical_flow import PRESETS, LeftFlows, compute_flow, fb_error, pixel_grid, sample_at
-from .row_scan import fill_from_background, occluder_disparity
+from .row_scan import edge_runs, fill_from_background, occluder_disparity
 
 __all__ = [
     "FlowConfig",
@@ -184,10 +190,13 @@ def right_view_flow(
 
 
 def _trusted(holes: np.ndarray, margin: int) -> np.ndarray:
-    """``(H, W) float32``: 1 on known pixels at least ``margin`` px (Chebyshev) from a hole."""
+    """``(H, W) float32``: 1 on known pixels at least ``margin`` px (Chebyshev) from a hole
+    that has an occluder; the border bands (:func:`edge_runs`) have none, so the known
+    pixels beside them are trusted up to the band."""
     known = (~holes).astype(np.float32)
     if margin:
-        known = cv2.erode(known, np.ones((2 * margin + 1, 2 * margin + 1), np.uint8))
+        behind = holes & ~edge_runs(holes)
+        known *= cv2.erode((~behind).astype(np.float32), np.ones((2 * margin + 1, 2 * margin + 1), np.uint8))
     return known
 
 

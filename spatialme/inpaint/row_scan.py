@@ -18,7 +18,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["fill_from_background", "occluder_disparity"]
+__all__ = ["edge_runs", "fill_from_background", "occluder_disparity"]
 
 
 @numba.njit(parallel=True, cache=True)
@@ -96,6 +96,23 @@ def fill_from_background(values: np.ndarray, unknown: np.ndarray, disparity: np.
     out = values.copy()
     out[where] = picked
     return out
+
+
+def edge_runs(holes: np.ndarray) -> np.ndarray:
+    """Hole pixels whose run along the row reaches the left or the right frame edge.
+
+    These are the border bands a view shift uncovers (and any hole that merges with one):
+    content beyond the frame, not behind an occluder.
+
+    Args:
+        holes: ``(..., H, W)`` bool.
+
+    Returns:
+        ``(..., H, W)`` bool, a subset of ``holes``.
+    """
+    holes = np.asarray(holes, bool)
+    left, right = _row_neighbours(holes)
+    return holes & ((left < 0) | (right >= holes.shape[-1]))
 
 
 def occluder_disparity(holes: np.ndarray, disparity: np.ndarray) -> np.ndarray:

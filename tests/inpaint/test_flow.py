@@ -125,6 +125,33 @@ def test_sources_must_be_known_and_away_from_holes(monkeypatch):
     np.testing.assert_array_equal(remaining, holes)
 
 
+def test_border_bands_leave_the_pixels_beside_them_trusted(monkeypatch):
+    """A frame-edge band has no silhouette next to it: its neighbour column may give pixels."""
+    rng = np.random.default_rng(1)
+    height, width, shift = 12, 32, 2
+    canvas = rng.integers(0, 256, (height, width + shift, 3), dtype=np.uint8)
+    frames = np.stack([canvas[:, shift:], canvas[:, :width]])  # frame 0's x is frame 1's x + 2
+    holes = np.zeros((2, height, width), bool)
+    holes[:, :, -2:] = True  # both frames' right border band
+    warped = frames.copy()
+    warped[holes] = 0
+    monkeypatch.setattr(optical_flow, "_pair_flows", constant_flows(2.0, -2.0))
+    filled, remaining = propagate(frames, warped, holes, FlowConfig(neighbors=1, source_margin=1))
+    # frame 1's band is frame 0's x = W-4, W-3, the second one beside frame 0's own band
+    assert not remaining[1].any()
+    np.testing.assert_array_equal(filled[1], frames[1])
+    # frame 0's band lies beyond frame 1's edge: nobody saw it
+    np.testing.assert_array_equal(remaining[0], holes[0])
+    # the same band one column into the frame (a hole with an occluder) keeps the margin
+    inner = np.zeros_like(holes)
+    inner[:, :, -3:-1] = True
+    warped_inner = frames.copy()
+    warped_inner[inner] = 0
+    _, remaining = propagate(frames, warped_inner, inner, FlowConfig(neighbors=1, source_margin=1))
+    # x = W-3 copies frame 0's W-5; x = W-2 would copy W-4, which touches frame 0's hole
+    assert not remaining[1, :, -3].any() and remaining[1, :, -2].all()
+
+
 def test_cuts_are_respected(textures):
     scene, warp = warped_scene(textures, 0)
     args = (scene.left, warp.image, warp.hole_mask)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from spatialme.inpaint.row_scan import fill_from_background, occluder_disparity
+from spatialme.inpaint.row_scan import edge_runs, fill_from_background, occluder_disparity
 
 
 def test_fill_from_background_takes_the_farther_side():
@@ -23,3 +23,12 @@ def test_occluder_disparity():
     holes = np.array([[0, 1, 1, 0, 0, 1]], bool)
     disparity = np.array([[7, 0, 0, 2, 2, 0]], np.float32)
     np.testing.assert_array_equal(occluder_disparity(holes, disparity), [[np.inf, 7, 7, np.inf, np.inf, np.inf]])
+
+
+def test_edge_runs_are_the_runs_that_reach_a_frame_edge():
+    holes = np.array([[1, 1, 0, 1, 0, 0, 1, 1], [0, 1, 1, 0, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1]], bool)
+    np.testing.assert_array_equal(
+        edge_runs(holes),
+        np.array([[1, 1, 0, 0, 0, 0, 1, 1], [0, 0, 0, 0, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1]], bool),
+    )
+    assert edge_runs(np.stack([holes, ~holes])).shape == (2, *holes.shape)
