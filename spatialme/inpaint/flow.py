@@ -47,7 +47,7 @@ Trust. A pixel ``p`` of frame ``t`` is copied from ``q = p + F_t->s(p)`` only if
   band's width then shows the band's content one frame later. On validation scenes (training
   textures, seeds 30000-30003, 3 frames) this doubled the propagated share of the right
   border band at 1 % of the width (13 % -> 26 %) and raised the full variant's hole PSNR
-  at 1 % estimated-like by 0.1-2.1 dB, other rows within 0.02 dB;
+  at 1 % estimated-like by 0.1-2.1 dB, other rows by -0.02 to +0.05 dB;
 * (with disparity) the source lies behind the hole's occluder: a hole pixel shows what the
   left camera could not see because something nearer hid it, and that occluder is the
   known pixel bounding the hole on the left (:func:`occluder_disparity`), so the source's
