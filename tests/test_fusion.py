@@ -25,6 +25,7 @@ def frame_inputs(h: int, w: int, seed: int = 0):
     masks[0, :, w - 3 :] = True  # the uncovered right border band
     return poly, de, dl, masks
 
+
 def refiner_chunk(height: int, width: int, frames: int, hole: tuple[slice, slice]):
     """A perturbed default refiner and a chunk of random branches with one plain-warp hole box."""
     torch.manual_seed(0)
