@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from spatialme.bands import BandConfig
-from spatialme.fusion import FRAME_PAD, REFINE_RING, RefinedClip, compose_refined, keep_propagated, refine_clip, refine_frames, refined_region
+from spatialme.fusion import FLIP_AVERAGE, FRAME_PAD, REFINE_RING, RefinedClip, compose_refined, keep_propagated, refine_clip, refine_frames, refined_region
 from spatialme.refiner import MHFURefiner, fuse
 
 from test_refiner import perturbed
@@ -86,6 +87,19 @@ def test_refine_clip_packed_matches_whole_frame_near_holes_and_keeps_poly_elsewh
         refine_clip(net, poly, de, dl, masks, bands=3)
 
 
+def two_looks(net: MHFURefiner, *inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fused image and M1 as inference makes them (FLIP_AVERAGE): the mean of the upright
+    pass and the upside-down pass turned back."""
+    assert FLIP_AVERAGE
+    h, w = inputs[0].shape[2:]
+    grow = (0, -w % net.multiple, 0, -h % net.multiple)  # inference aligns the window first, then turns it
+    inputs = tuple(F.pad(x, grow, mode="replicate") for x in inputs)
+    with torch.inference_mode():
+        up = net(*inputs)
+        down = net(*(x.flip(2) for x in inputs))
+    return 0.5 * (up.image + down.image.flip(2))[..., :h, :w], 0.5 * (up.m1 + down.m1.flip(2))[..., :h, :w]
+
+
 def test_the_refiner_sees_the_frame_edge_replicated_by_frame_pad_px():
     """Exact values: the network runs on the chunk padded with its edge pixels, cropped back."""
     net, poly, de, dl, masks = refiner_chunk(37, 53, 2, (slice(10, 20), slice(20, 23)))
@@ -98,12 +112,11 @@ def test_the_refiner_sees_the_frame_edge_replicated_by_frame_pad_px():
     region = refined_region(masks)
     for f in range(2):
         frame_masks = torch.from_numpy(edge(masks[f].transpose(1, 2, 0)).astype(np.float32)).permute(2, 0, 1)[None]
-        with torch.inference_mode():
-            out = net(t(poly[f]), t(de[f]), t(dl[f]), frame_masks)
-        by_hand = (out.image[0].permute(1, 2, 0).numpy()[p:-p, p:-p] * 255).round().clip(0, 255).astype(np.uint8)
+        image, m1 = two_looks(net, t(poly[f]), t(de[f]), t(dl[f]), frame_masks)
+        by_hand = (image[0].permute(1, 2, 0).numpy()[p:-p, p:-p] * 255).round().clip(0, 255).astype(np.uint8)
         np.testing.assert_array_equal(res.right[f][region[f]], by_hand[region[f]])
         np.testing.assert_array_equal(res.right[f][~region[f]], poly[f][~region[f]])
-    m1 = (out.m1[0, 0].numpy()[p:-p, p:-p] * 255).round() / 255
+    m1 = (m1[0, 0].numpy()[p:-p, p:-p] * 255).round() / 255
     np.testing.assert_allclose(res.maps[1]["m1"][region[1]], m1[region[1]], atol=1e-6)
     # the right border band's refined pixels differ from a zero-padded run's: the padding is seen
     with torch.inference_mode():
@@ -112,6 +125,24 @@ def test_the_refiner_sees_the_frame_edge_replicated_by_frame_pad_px():
     band = region[1].copy()
     band[:, :-3] = False
     assert not np.array_equal(res.right[1][band], zero_img[band])
+
+
+def test_the_two_looks_make_the_refiner_blind_to_turning_the_chunk_upside_down(monkeypatch):
+    """With FLIP_AVERAGE the refined chunk of an upside-down input is the refined chunk upside
+    down, exactly (a warp moves pixels along rows, so up and down are alike); one look is not."""
+    import spatialme.fusion as fusion
+
+    net, poly, de, dl, masks = refiner_chunk(32, 53, 2, (slice(9, 19), slice(20, 26)))  # 32 + 2 FRAME_PAD: whole stride cells
+    turn = lambda a, axis: np.ascontiguousarray(np.flip(a, axis))
+    upright = refine_frames(net, poly, de, dl, masks, bands=None, bf16=False, maps=[0])
+    turned = refine_frames(net, turn(poly, 1), turn(de, 1), turn(dl, 1), turn(masks, 2), bands=None, bf16=False, maps=[0])
+    np.testing.assert_array_equal(turned.right, turn(upright.right, 1))
+    np.testing.assert_array_equal(turned.maps[0]["m2"], turn(upright.maps[0]["m2"], 0))
+    monkeypatch.setattr(fusion, "FLIP_AVERAGE", False)
+    one = refine_frames(net, poly, de, dl, masks, bands=None, bf16=False).right
+    one_turned = refine_frames(net, turn(poly, 1), turn(de, 1), turn(dl, 1), turn(masks, 2), bands=None, bf16=False).right
+    assert not np.array_equal(one_turned, turn(one, 1))
+    assert not np.array_equal(one, upright.right)
 
 
 def _refuse(poly, de, dl, maps):
@@ -129,7 +160,7 @@ def test_refine_frames_maps_are_the_ones_behind_the_output(bands):
     np.testing.assert_array_equal(res.right, refine_clip(net, poly, de, dl, masks, bands=bands, bf16=False))
     for t, maps in res.maps.items():
         assert maps["m1"].shape == (120, 181) and maps["m1"].dtype == np.float32 and maps["c"].dtype == np.uint8
-        # the output is eqs. 1-3 of these very maps (up to their 1/255 quantisation)
+        # the output is eqs. 1-3 of these very maps (up to their 1/255 quantisation and the two looks' disagreement)
         assert np.abs(_refuse(poly[t], de[t], dl[t], maps) - res.right[t]).max() <= 3
     if bands is not None:  # away from the holes the output is Poly, and the maps say so
         import cv2
