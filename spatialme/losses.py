@@ -42,6 +42,7 @@ from torch import nn
 
 __all__ = [
     "AdversarialLosses",
+    "CONTENT_NORMS",
     "LossConfig",
     "LossTerms",
     "PatchDiscriminator",
@@ -77,17 +78,26 @@ def _check_pair(pred: torch.Tensor, target: torch.Tensor) -> None:
         raise ValueError(f"target: expected shape {tuple(pred.shape)} to match pred, got {got}")
 
 
-def content_loss(pred: torch.Tensor, target: torch.Tensor, occlusion: torch.Tensor, alpha: float = 10.0) -> torch.Tensor:
+#: Distances :func:`content_loss` accepts.
+CONTENT_NORMS = ("l1", "l2")
+
+
+def content_loss(pred: torch.Tensor, target: torch.Tensor, occlusion: torch.Tensor, alpha: float = 10.0, norm: str = "l1") -> torch.Tensor:
     """Occlusion-weighted L1, eq. 8, divided by the number of elements.
 
     ``(alpha * sum_{x in O} |pred - target| + sum_{x not in O} |pred - target|) / (B C H W)``.
-    A soft mask weighs a pixel ``1 + (alpha - 1) * O(x)``, the same for a 0/1 mask.
+    A soft mask weighs a pixel ``1 + (alpha - 1) * O(x)``, the same for a 0/1 mask. With
+    ``norm="l2"`` each difference is squared instead (the same weights): the error PSNR
+    measures. L1 is minimised by a per-pixel median, so a blend trained on it keeps a branch
+    that is exactly right on most pixels even when it is far off on the rest; squared error
+    charges those tails.
 
     Args:
         pred: ``(B, C, H, W)`` result ``I_g`` in [0, 1].
         target: ``(B, C, H, W)`` ground truth.
         occlusion: ``(B, 1, H, W)`` or ``(B, H, W)`` mask, bool or float in [0, 1], 1 = hole.
         alpha: weight of the occluded pixels (paper: 10).
+        norm: ``"l1"`` (paper) or ``"l2"``.
 
     Returns:
         Scalar loss.
@@ -106,8 +116,11 @@ def content_loss(pred: torch.Tensor, target: torch.Tensor, occlusion: torch.Tens
     if tuple(occlusion.shape) != expected:
         accepted = f"{expected} or {(expected[0], *expected[2:])}"
         raise ValueError(f"occlusion: expected shape {accepted}, got {tuple(occlusion.shape)}")
+    if norm not in CONTENT_NORMS:
+        raise ValueError(f"norm: expected one of {CONTENT_NORMS}, got {norm!r}")
     weight = 1.0 + (alpha - 1.0) * occlusion.to(pred.dtype)
-    return (weight * (pred - target).abs()).mean()
+    diff = pred - target
+    return (weight * (diff.abs() if norm == "l1" else diff.square())).mean()
 
 
 def build_vgg19_features(depth: int = _VGG_LAYERS["conv4_1"] + 1) -> nn.Sequential:
@@ -339,6 +352,7 @@ class LossConfig:
         lambda_perceptual: ``lambda2``, weight of ``L_per``.
         lambda_adversarial: ``lambda3``, weight of the generator's ``L_adv``.
         gp_weight: WGAN-GP weight in the critic's loss (not part of eq. 11).
+        norm: the content loss's distance, ``"l1"`` (paper) or ``"l2"`` (see :func:`content_loss`).
     """
 
     alpha: float = 10.0
@@ -346,6 +360,11 @@ class LossConfig:
     lambda_perceptual: float = 2.0
     lambda_adversarial: float = 0.1
     gp_weight: float = 10.0
+    norm: str = "l1"
+
+    def __post_init__(self) -> None:
+        if self.norm not in CONTENT_NORMS:
+            raise ValueError(f"norm: expected one of {CONTENT_NORMS}, got {self.norm!r}")
 
 
 @dataclass
@@ -387,7 +406,7 @@ def total_loss(
         :class:`LossTerms`. Train the critic separately with
         :func:`adversarial_losses` ``.critic``.
     """
-    content = content_loss(pred, target, occlusion, config.alpha)
+    content = content_loss(pred, target, occlusion, config.alpha, config.norm)
     per = perceptual(pred, target) if perceptual is not None else pred.new_zeros(())
     adv = -disc(pred).mean() if disc is not None else pred.new_zeros(())
     total = config.lambda_content * content + config.lambda_perceptual * per + config.lambda_adversarial * adv

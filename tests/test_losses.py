@@ -54,6 +54,24 @@ def test_content_loss_hand_computed():
     torch.testing.assert_close(content_loss(pred, target, occlusion[:, 0].bool()), torch.tensor(expected))
 
 
+def test_content_loss_l2_squares_the_differences_with_the_same_weights():
+    pred = torch.tensor([[[[0.0, 0.5], [1.0, 0.2]]]], requires_grad=True)
+    target = torch.tensor([[[[1.0, 0.5], [0.5, 0.0]]]])
+    occlusion = torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]]])
+    loss = content_loss(pred, target, occlusion, norm="l2")
+    torch.testing.assert_close(loss, torch.tensor((10 * (1.0 + 0.04) + (0.0 + 0.25)) / 4))
+    loss.backward()  # d/dp of w (p - t)^2 / 4 = w (p - t) / 2
+    torch.testing.assert_close(pred.grad, torch.tensor([[[[-5.0, 0.0], [0.25, 1.0]]]]))
+    # a far-off pixel costs more than its share under L2: one error of 0.4 vs two of 0.2
+    one = content_loss(torch.tensor([[[[0.4, 0.0]]]]), torch.zeros(1, 1, 1, 2), torch.zeros(1, 1, 2), norm="l2")
+    two = content_loss(torch.tensor([[[[0.2, 0.2]]]]), torch.zeros(1, 1, 1, 2), torch.zeros(1, 1, 2), norm="l2")
+    assert one.item() == pytest.approx(2 * two.item())
+    with pytest.raises(ValueError, match="norm"):
+        content_loss(pred, target, occlusion, norm="l3")
+    with pytest.raises(ValueError, match="norm"):
+        LossConfig(norm="huber")
+
+
 def test_content_loss_is_independent_of_image_size_and_channels():
     occ_small = torch.zeros(1, 1, 4, 4)
     occ_small[..., :2, :] = 1

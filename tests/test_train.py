@@ -266,6 +266,11 @@ def test_refiner_step_scores_the_crop_or_the_view_inference_shows():
     assert crop_loss.item() == pytest.approx(LossConfig().lambda_content * whole.item(), rel=1e-5)
     with pytest.raises(ValueError, match="refiner_loss"):
         TrainConfig(stage="refiner", inpainter="x", refiner_loss="holes")
+    # the L2 content norm: the same composite, squared differences
+    _, row2 = _refiner_step(nets, batch, LossConfig(norm="l2"))
+    assert row2["content"] == pytest.approx((weight * (out - batch["right"]).square()).mean().item(), rel=1e-5)
+    with pytest.raises(ValueError, match="content_norm"):
+        TrainConfig(stage="refiner", inpainter="x", content_norm="l3")
 
 
 def test_snapshots_keep_the_weights_of_every_nth_step(tmp_path):

@@ -71,6 +71,8 @@ class TrainConfig:
             (:func:`spatialme.fusion.compose_refined`: refined near the holes, Poly
             elsewhere). Measured (model card): ``"shown"`` lost in the thin estimated-like
             holes, where the whole-crop loss teaches the refiner to keep Poly.
+        content_norm: the content loss's distance (eq. 8): ``"l1"`` (paper) or ``"l2"``
+            (squared error, what PSNR measures; :func:`spatialme.losses.content_loss`).
     """
 
     stage: str = "inpainter"
@@ -102,6 +104,7 @@ class TrainConfig:
     pyramid_reach: float | None = None
     set_lr: bool = False
     refiner_loss: str = "crop"
+    content_norm: str = "l1"
     snapshot_every: int = 0
 
     def __post_init__(self) -> None:
@@ -129,6 +132,8 @@ class TrainConfig:
         check_int("snapshot_every", self.snapshot_every, 0)
         if self.refiner_loss not in ("crop", "shown"):
             raise ValueError(f"refiner_loss: expected 'crop' or 'shown', got {self.refiner_loss!r}")
+        if self.content_norm not in ("l1", "l2"):
+            raise ValueError(f"content_norm: expected 'l1' or 'l2', got {self.content_norm!r}")
         if self.stage == "refiner" and not self.inpainter:
             raise ValueError("inpainter: the refiner stage needs a trained inpainter folder")
 

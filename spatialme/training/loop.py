@@ -49,7 +49,7 @@ def _networks(config: TrainConfig) -> Networks:
 def _inpainter_step(nets: Networks, batch: dict[str, torch.Tensor], loss_cfg: LossConfig) -> tuple[torch.Tensor, dict]:
     """The inpainter's loss on a batch: eq. 8 in the holes of the warp."""
     pred = nets.model(batch["warped"], batch["hole"], batch["disparity"])
-    loss = content_loss(pred, batch["right"], batch["hole"], loss_cfg.alpha)
+    loss = content_loss(pred, batch["right"], batch["hole"], loss_cfg.alpha, loss_cfg.norm)
     return loss, {"content": loss.item()}
 
 
@@ -99,7 +99,7 @@ def train(config: TrainConfig) -> Path:
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     textures = training_textures(config.textures)
-    loss_cfg = LossConfig()
+    loss_cfg = LossConfig(norm=config.content_norm)
     nets = _networks(config)
     if config.stage == "inpainter":
         step_fn = _inpainter_step
