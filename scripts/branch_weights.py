@@ -8,8 +8,8 @@ the full variant on frame 0's chunk and prints, over the plain warp's hole pixel
 branch did not copy from a neighbouring frame (those stay DL's), grouped by their distance to the
 nearest known pixel (px):
 
-* the refiner's effective weight of each branch, from eqs. 1-3: Poly ``M3 M2 M1``, DE
-  ``M3 M2 (1 - M1)``, DL ``M3 (1 - M2)``, the content ``1 - M3``;
+* the refiner's effective weight of each branch, from eqs. 1-3
+  (:func:`spatialme.refiner.branch_weights`);
 * the mean squared error (summed over RGB, 0-255 scale) of each branch and of ``full``.
 
 Why: the sweep says *that* ``full`` trails a branch in a row; this says whether the refiner
@@ -27,15 +27,10 @@ from spatialme.data.synthetic import SceneConfig, render_scene
 from spatialme.data.textures import list_textures, load_textures, split_textures
 from spatialme.inpaint.pyramid import hole_depth
 from spatialme.pipeline import StereoPipeline
+from spatialme.refiner import branch_weights
 
 #: Hole-depth groups, px from the nearest known pixel: [low, high).
 DEPTHS = ((1, 2), (2, 4), (4, 8), (8, 10_000))
-
-
-def branch_weights(maps: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Effective per-pixel weight of each input of eqs. 1-3, from the refiner's ``(H, W)`` masks."""
-    m1, m2, m3 = maps["m1"], maps["m2"], maps["m3"]
-    return {"poly": m3 * m2 * m1, "de": m3 * m2 * (1 - m1), "dl": m3 * (1 - m2), "content": 1 - m3}
 
 
 def main() -> None:
@@ -60,7 +55,8 @@ def main() -> None:
         disp = soften_edges(scene.disparity, 1.0) if args.disparity == "estimated" else scene.disparity
         out = pipe.synthesize(scene.left, disp, "full", maps_for=[0])
         holes = out.hole_mask[0] & ~out.propagated[0]
-        weights = branch_weights(out.refiner[0])
+        maps = out.refiner[0]
+        weights = branch_weights(maps["m1"], maps["m2"], maps["m3"])
         truth = scene.right[0].astype(np.float64)
         errors = {k: ((out.branches[k][0] - truth) ** 2).sum(-1) for k in ("poly", "de", "dl")}
         errors["full"] = ((out.right[0] - truth) ** 2).sum(-1)

@@ -50,7 +50,7 @@ from torch import nn
 
 from .checks import check_int
 
-__all__ = ["FeatureUpdateUnit", "MHFURefiner", "RefinerOutput", "fuse"]
+__all__ = ["FeatureUpdateUnit", "MHFURefiner", "RefinerOutput", "branch_weights", "fuse"]
 
 #: Initial biases of the four output groups (logits). ``sigmoid(0) = 1/2`` and
 #: ``sigmoid(ln 2) = 2/3`` make eqs. 1-2 an equal three-way average of the branches;
@@ -108,6 +108,22 @@ def fuse(
     f1 = torch.lerp(de, poly, m1)  # eq. 1
     f2 = torch.lerp(dl, f1, m2)  # eq. 2
     return torch.lerp(content, f2, m3)  # eq. 3
+
+
+def branch_weights(m1, m2, m3) -> dict:
+    """How much of each input eqs. 1-3 put into the fused pixel: the blend written flat.
+
+    ``I_g = w_poly I_p + w_de I_e + w_dl I_l + w_content C`` with ``w_poly = M3 M2 M1``,
+    ``w_de = M3 M2 (1 - M1)``, ``w_dl = M3 (1 - M2)`` and ``w_content = 1 - M3``; the four
+    sum to 1. Used to read the refiner's trust off its masks (``scripts/branch_weights.py``).
+
+    Args:
+        m1, m2, m3: masks of :func:`fuse`, tensors or arrays of one shape, values in [0, 1].
+
+    Returns:
+        ``{"poly", "de", "dl", "content"}`` -> weights of that shape.
+    """
+    return {"poly": m3 * m2 * m1, "de": m3 * m2 * (1 - m1), "dl": m3 * (1 - m2), "content": 1 - m3}
 
 
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from spatialme.bands import BandConfig
-from spatialme.refiner import FeatureUpdateUnit, MHFURefiner, RefinerOutput, fuse
+from spatialme.refiner import FeatureUpdateUnit, MHFURefiner, RefinerOutput, branch_weights, fuse
 
 
 def branches(b: int, h: int, w: int, k: int = 2, seed: int = 0):
@@ -75,6 +75,18 @@ def test_fuse_hand_computed():
     # pixel 1: f1 = .8; f2 = .2; g = .5*.2 + .5*.1 = .15
     out = fuse(poly, de, dl, m1, m2, m3, content)
     torch.testing.assert_close(out, torch.tensor([0.325, 0.15]).view(1, 1, 1, 2).expand(1, 3, 1, 2))
+
+
+def test_branch_weights_are_eqs_1_to_3_written_flat():
+    poly, de, dl, _ = branches(2, 5, 6)
+    content = torch.rand(2, 3, 5, 6)
+    m1, m2, m3 = (torch.rand(2, 1, 5, 6) for _ in range(3))
+    w = branch_weights(m1, m2, m3)
+    flat = w["poly"] * poly + w["de"] * de + w["dl"] * dl + w["content"] * content
+    torch.testing.assert_close(flat, fuse(poly, de, dl, m1, m2, m3, content))
+    torch.testing.assert_close(sum(w.values()), torch.ones(2, 1, 5, 6))
+    hand = branch_weights(np.float32(0.25), np.float32(0.5), np.float32(0.8))  # arrays work too
+    assert {k: round(float(v), 4) for k, v in hand.items()} == {"poly": 0.1, "de": 0.3, "dl": 0.4, "content": 0.2}
 
 
 def test_fuse_limits():
