@@ -23,11 +23,12 @@ import argparse
 import numpy as np
 
 from spatialme.data.degrade import soften_edges
-from spatialme.data.synthetic import SceneConfig, render_scene
+from spatialme.data.synthetic import render_scene
 from spatialme.data.textures import list_textures, load_textures, split_textures
 from spatialme.inpaint.pyramid import hole_depth
 from spatialme.pipeline import StereoPipeline
 from spatialme.refiner import branch_weights
+from spatialme.sweep import SweepConfig, scene_config
 
 #: Hole-depth groups, px from the nearest known pixel: [low, high).
 DEPTHS = ((1, 2), (2, 4), (4, 8), (8, 10_000))
@@ -48,11 +49,11 @@ def main() -> None:
     width, height = args.width, args.width * 9 // 16
     textures = load_textures(split_textures(list_textures(args.textures))[1])
     pipe = StereoPipeline.from_pretrained(args.weights)
-    scene_cfg = SceneConfig(height=height, width=width, frames=args.frames, max_disparity=min(args.pct / 100 * width, width / 4),
-                            camera_speed=width / 256, object_speed=1.5 * width / 256, shapes="varied")
+    sweep = SweepConfig()
+    scene_cfg = scene_config(height, width, args.pct, args.frames, sweep.shapes)
     for i in range(args.scenes):
         scene = render_scene(textures, scene_cfg, args.seed + i)
-        disp = soften_edges(scene.disparity, 1.0) if args.disparity == "estimated" else scene.disparity
+        disp = soften_edges(scene.disparity, sweep.edge_blur) if args.disparity == "estimated" else scene.disparity
         out = pipe.synthesize(scene.left, disp, "full", maps_for=[0])
         holes = out.hole_mask[0] & ~out.propagated[0]
         maps = out.refiner[0]

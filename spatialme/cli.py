@@ -21,6 +21,7 @@ from .batch import plan_batch
 from .compose import FORMATS, canonical_format
 from .comfort.displays import DISPLAYS
 from .pipeline import DEFAULT_VARIANT, VARIANTS
+from .losses import CONTENT_NORMS
 from .training.config import PRESETS
 
 __all__ = ["main", "build_parser"]
@@ -138,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--de-holes", type=float, help="inpainter: share of scenes that also give their DE re-warp (default 0.5)")
     tr.add_argument("--vary-textures", type=float, help="share of scenes painted with varied textures: other colours, flips, transposes (default 0)")
     tr.add_argument("--refiner-loss", choices=("crop", "shown"), help="refiner: loss on the whole crop (default) or on the view inference shows")
-    tr.add_argument("--content-norm", choices=("l1", "l2"), help="content loss distance: l1 (paper, default) or l2 (squared error, what PSNR measures)")
+    tr.add_argument("--content-norm", choices=CONTENT_NORMS, help="content loss distance: l1 (paper, default) or l2 (squared error, what PSNR measures)")
     tr.add_argument("--snapshot-every", type=int, help="also save the weights alone every N steps (out/snapshots/), for averaging")
     return parser
 

@@ -83,7 +83,7 @@ CONTENT_NORMS = ("l1", "l2")
 
 
 def content_loss(pred: torch.Tensor, target: torch.Tensor, occlusion: torch.Tensor, alpha: float = 10.0, norm: str = "l1") -> torch.Tensor:
-    """Occlusion-weighted L1, eq. 8, divided by the number of elements.
+    """Occlusion-weighted L1 (eq. 8) or squared error, divided by the number of elements.
 
     ``(alpha * sum_{x in O} |pred - target| + sum_{x not in O} |pred - target|) / (B C H W)``.
     A soft mask weighs a pixel ``1 + (alpha - 1) * O(x)``, the same for a 0/1 mask. With

@@ -28,7 +28,7 @@ from .evaluate import EvalConfig, EvalResult, aggregate, evaluate_clip
 from .pipeline import StereoPipeline
 from .warp import forward_warp
 
-__all__ = ["SweepConfig", "SweepRow", "hole_run_widths", "run_sweep", "sweep_table", "DEFAULT_PCTS", "DEFAULT_SIZES"]
+__all__ = ["SweepConfig", "SweepRow", "hole_run_widths", "run_sweep", "scene_config", "sweep_table", "DEFAULT_PCTS", "DEFAULT_SIZES"]
 
 #: Nearest-object disparity of each sweep row, % of the frame width.
 DEFAULT_PCTS = (1.0, 2.0, 4.0, 6.0, 8.0)
@@ -108,6 +108,15 @@ def hole_run_widths(holes: np.ndarray) -> np.ndarray:
     return (ends[1] - starts[1]).astype(np.int64)  # both in row-major order, paired
 
 
+def scene_config(height: int, width: int, pct: float, frames: int, shapes: str = "varied") -> SceneConfig:
+    """The synthetic scenes of one sweep row: nearest disparity ``pct`` % of the width (at most a
+    quarter of it), camera and object speeds scaled with the width (px a frame at 256 px wide)."""
+    return SceneConfig(
+        height=height, width=width, frames=frames, max_disparity=min(pct / 100.0 * width, width / 4),
+        camera_speed=width / 256.0, object_speed=1.5 * width / 256.0, shapes=shapes,
+    )
+
+
 def run_sweep(pipe: StereoPipeline, textures: list[np.ndarray], sweep: SweepConfig = SweepConfig(), config: EvalConfig | None = None, progress=None) -> list[SweepRow]:
     """Score the methods in every condition of the sweep.
 
@@ -128,10 +137,7 @@ def run_sweep(pipe: StereoPipeline, textures: list[np.ndarray], sweep: SweepConf
     total = len(sweep.sizes) * len(sweep.pcts) * len(sweep.disparities)
     for height, width in sweep.sizes:
         for pct in sweep.pcts:
-            scene_cfg = SceneConfig(
-                height=height, width=width, frames=sweep.frames, max_disparity=min(pct / 100.0 * width, width / 4),
-                camera_speed=width / 256.0, object_speed=1.5 * width / 256.0, shapes=sweep.shapes,
-            )
+            scene_cfg = scene_config(height, width, pct, sweep.frames, sweep.shapes)
             scenes = [render_scene(textures, scene_cfg, sweep.seed + i) for i in range(sweep.scenes)]
             for kind in sweep.disparities:
                 results, widths = [], []

@@ -16,7 +16,7 @@ from spatialme import StereoPipeline
 from spatialme.data.pairs import StereoPair, motorcycle
 from spatialme.data.textures import load_textures
 from spatialme.evaluate import EvalConfig, evaluate_pair
-from spatialme.sweep import SweepConfig, hole_run_widths, run_sweep, sweep_table
+from spatialme.sweep import SweepConfig, hole_run_widths, run_sweep, scene_config, sweep_table
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -138,3 +138,10 @@ def test_default_variant_is_full():
     from spatialme.pipeline import DEFAULT_VARIANT
 
     assert DEFAULT_VARIANT == "full"
+
+
+def test_scene_config_scales_the_row_with_the_width():
+    cfg = scene_config(360, 640, 2.0, 3)
+    assert (cfg.height, cfg.width, cfg.frames, cfg.shapes) == (360, 640, 3, "varied")
+    assert cfg.max_disparity == 12.8 and cfg.camera_speed == 2.5 and cfg.object_speed == 3.75
+    assert scene_config(64, 128, 40.0, 2).max_disparity == 32.0  # at most a quarter of the width

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..checks import check_int
 from ..data.synthetic import SceneConfig
+from ..losses import CONTENT_NORMS
 
 __all__ = ["TrainConfig", "PRESETS", "config_from_preset", "config_json"]
 
@@ -132,8 +133,8 @@ class TrainConfig:
         check_int("snapshot_every", self.snapshot_every, 0)
         if self.refiner_loss not in ("crop", "shown"):
             raise ValueError(f"refiner_loss: expected 'crop' or 'shown', got {self.refiner_loss!r}")
-        if self.content_norm not in ("l1", "l2"):
-            raise ValueError(f"content_norm: expected 'l1' or 'l2', got {self.content_norm!r}")
+        if self.content_norm not in CONTENT_NORMS:
+            raise ValueError(f"content_norm: expected one of {CONTENT_NORMS}, got {self.content_norm!r}")
         if self.stage == "refiner" and not self.inpainter:
             raise ValueError("inpainter: the refiner stage needs a trained inpainter folder")
 
