@@ -66,7 +66,7 @@ def stages_once(pipe: StereoPipeline, left: np.ndarray, disparity: np.ndarray) -
     dl_fill = timed("dl", lambda: fill.fill_sources(left, disparity, warp.image, warp.hole_mask))
     dl = composite(warp.image, dl_fill.image, warp.hole_mask)
     de, expanded, de_holes = timed("de", lambda: de_branch(left, disparity, fill, pipe.config.expand, pipe.config.warp))
-    timed("refiner", lambda: pipe._fuse(poly, de, dl, warp.hole_mask, de_holes, dl_fill.propagated).right)
+    timed("refiner", lambda: pipe._fuse(poly, de, dl, warp.hole_mask, de_holes, dl_fill.propagated, warp.disparity).right)
     return times
 
 

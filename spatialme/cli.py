@@ -140,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--vary-textures", type=float, help="share of scenes painted with varied textures: other colours, flips, transposes (default 0)")
     tr.add_argument("--refiner-loss", choices=("crop", "shown"), help="refiner: loss on the whole crop (default) or on the view inference shows")
     tr.add_argument("--content-norm", choices=CONTENT_NORMS, help="content loss distance: l1 (paper, default) or l2 (squared error, what PSNR measures)")
+    tr.add_argument("--disparity-input", action="store_true", help="refiner: also read the warp's disparity (give it on every resume of such a run)")
     tr.add_argument("--snapshot-every", type=int, help="also save the weights alone every N steps (out/snapshots/), for averaging")
     return parser
 
@@ -150,6 +151,8 @@ def _train(args: argparse.Namespace) -> int:
     from .train import config_from_preset, train
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.disparity_input and args.stage != "refiner":
+        raise ValueError("--disparity-input: only the refiner stage reads the disparity this way")
     config = config_from_preset(
         args.preset,
         stage=args.stage,
@@ -173,6 +176,7 @@ def _train(args: argparse.Namespace) -> int:
         refiner_loss=args.refiner_loss,
         content_norm=args.content_norm,
         snapshot_every=args.snapshot_every,
+        model={"disparity_input": True} if args.disparity_input else None,
     )
     final = train(config)
     print(f"wrote {final}")

@@ -34,10 +34,13 @@ from .refiner import MHFURefiner
 __all__ = ["FLIP_AVERAGE", "FRAME_PAD", "REFINE_RING", "RefinedClip", "compose_refined", "keep_propagated", "refine_clip", "refine_frames", "refined_region"]
 
 
-def _stack_inputs(poly: np.ndarray, de: np.ndarray, dl: np.ndarray, masks: np.ndarray, multiple: int) -> np.ndarray:
-    """``(Hp, Wp, 9 + K) uint8`` input (masks as 0/255), replicate-padded like ``forward``."""
+def _stack_inputs(poly: np.ndarray, de: np.ndarray, dl: np.ndarray, masks: np.ndarray, multiple: int, disparity: np.ndarray | None = None) -> np.ndarray:
+    """``(Hp, Wp, 9 + K [+ 1]) uint8`` input (masks as 0/255, then the ``(H, W) uint8`` disparity
+    if given), replicate-padded like ``forward``."""
     height, width = poly.shape[:2]
     planes = [poly, de, dl] + [m[..., None].astype(np.uint8) * 255 for m in masks]
+    if disparity is not None:
+        planes.append(disparity[..., None])
     stacked = np.concatenate(planes, axis=2)
     pad = ((0, -height % multiple), (0, -width % multiple), (0, 0))
     return np.pad(stacked, pad, mode="edge") if any(p[1] for p in pad) else stacked
@@ -60,13 +63,15 @@ FLIP_AVERAGE = True
 
 
 def _forward_planes(model: MHFURefiner, x: torch.Tensor) -> torch.Tensor:
-    """``(N, 9, h, w)`` float32: image, M1-M3 and ``C`` of one pass on ``(N, 9 + K, h, w)`` inputs."""
-    res = model(x[:, 0:3], x[:, 3:6], x[:, 6:9], x[:, 9:])
+    """``(N, 9, h, w)`` float32: image, M1-M3 and ``C`` of one pass on ``(N, model.in_channels, h, w)`` inputs."""
+    masks_end = 9 + model.mask_channels
+    disparity = x[:, masks_end : masks_end + 1] if model.disparity_input else None
+    res = model(x[:, 0:3], x[:, 3:6], x[:, 6:9], x[:, 9:masks_end], disparity)
     return torch.cat([res.image, res.m1, res.m2, res.m3, res.content], dim=1).float()
 
 
 def _run_windows(model: MHFURefiner, windows: np.ndarray, device: torch.device, dtype: torch.dtype) -> np.ndarray:
-    """Refine a stack of ``(N, h, w, 9 + K) uint8`` windows.
+    """Refine a stack of ``(N, h, w, model.in_channels) uint8`` windows.
 
     Returns ``(N, h, w, 9) uint8``: the fused image (channels 0-2), the masks M1-M3 x 255
     (3-5) and the content ``C`` (6-8), all from the same passes (with :data:`FLIP_AVERAGE`
@@ -195,9 +200,10 @@ def refine_clip(
     masks: np.ndarray,
     bands: BandConfig | None = BandConfig(),
     bf16: bool | None = None,
+    disparity: np.ndarray | None = None,
 ) -> np.ndarray:
     """The refined right view ``(T, H, W, 3) uint8`` alone: :func:`refine_frames` without maps."""
-    return refine_frames(model, poly, de, dl, masks, bands, bf16).right
+    return refine_frames(model, poly, de, dl, masks, bands, bf16, disparity=disparity).right
 
 
 def refine_frames(
@@ -209,6 +215,7 @@ def refine_frames(
     bands: BandConfig | None = BandConfig(),
     bf16: bool | None = None,
     maps: Sequence[int] = (),
+    disparity: np.ndarray | None = None,
 ) -> RefinedClip:
     """Run the refiner on a chunk of frames: packed bands around the holes on a CPU.
 
@@ -228,6 +235,10 @@ def refine_frames(
         bands: packing on a CPU; None = whole frames.
         bf16: bfloat16 autocast on a CPU (:func:`spatialme.bands.cpu_autocast`).
         maps: frame indices whose masks and content to return (from the same pass).
+        disparity: ``(T, H, W) float`` the plain warp's right-view disparity normalised per
+            frame to [0, 1] (:func:`spatialme.inpaint.inference.normalize_disparity`), for a
+            refiner that reads it (``model.disparity_input``; None otherwise). It reaches the
+            network at 1/255 steps, as training gives it.
 
     Returns:
         :class:`RefinedClip`.
@@ -244,18 +255,36 @@ def refine_frames(
         raise ValueError(f"masks: expected shape {(frames, model.mask_channels, height, width)}, got {masks.shape}")
     if bands is not None and not isinstance(bands, BandConfig):
         raise ValueError(f"bands: expected a BandConfig or None, got {type(bands).__name__}")
+    guide = _disparity_plane(model, disparity, (frames, height, width))
     wanted = sorted({int(t) for t in maps})
     if any(not 0 <= t < frames for t in wanted):
         raise ValueError(f"maps: expected frame indices in [0, {frames}), got {list(maps)}")
     pad = -(-FRAME_PAD // model.multiple) * model.multiple
-    padded = _refine(model, *(_pad_chunk(a, (1, 2), pad) for a in (poly, de, dl)), _pad_chunk(masks, (2, 3), pad), bands, bf16, wanted)
+    guide = None if guide is None else _pad_chunk(guide, (1, 2), pad)
+    padded = _refine(model, *(_pad_chunk(a, (1, 2), pad) for a in (poly, de, dl)), _pad_chunk(masks, (2, 3), pad), guide, bands, bf16, wanted)
     inside = (slice(pad, pad + height), slice(pad, pad + width))
     maps_inside = {t: {k: np.ascontiguousarray(v[inside]) for k, v in frame_maps.items()} for t, frame_maps in padded.maps.items()}
     return RefinedClip(np.ascontiguousarray(padded.right[(slice(None), *inside)]), maps_inside)
 
 
-def _refine(model: MHFURefiner, poly, de, dl, masks, bands: BandConfig | None, bf16: bool | None, wanted: list[int]) -> RefinedClip:
-    """:func:`refine_frames` on checked (and padded) inputs."""
+def _disparity_plane(model: MHFURefiner, disparity, shape: tuple[int, int, int]) -> np.ndarray | None:
+    """The checked ``(T, H, W)`` disparity in [0, 1] as ``(T, H, W) uint8`` (x 255, rounded); None for a refiner that does not read it."""
+    if not model.disparity_input:
+        if disparity is not None:
+            raise ValueError("disparity: this refiner does not read the disparity (disparity_input=False); pass None")
+        return None
+    if disparity is None:
+        raise ValueError(f"disparity: this refiner reads the warp's disparity; expected a {shape} float array in [0, 1], got None")
+    disparity = check_array("disparity", disparity, (3,), (np.float32, np.float64))
+    if disparity.shape != shape:
+        raise ValueError(f"disparity: expected shape {shape} to match the branches, got {disparity.shape}")
+    if not np.isfinite(disparity).all() or disparity.min(initial=0.0) < 0.0 or disparity.max(initial=0.0) > 1.0:
+        raise ValueError("disparity: expected finite values in [0, 1] (normalize_disparity's output)")
+    return np.round(disparity * np.float32(255.0)).astype(np.uint8)
+
+
+def _refine(model: MHFURefiner, poly, de, dl, masks, guide, bands: BandConfig | None, bf16: bool | None, wanted: list[int]) -> RefinedClip:
+    """:func:`refine_frames` on checked (and padded) inputs; ``guide`` the uint8 disparity or None."""
     frames, height, width = poly.shape[:3]
     param = next(model.parameters())
     device, dtype = param.device, param.dtype
@@ -265,7 +294,8 @@ def _refine(model: MHFURefiner, poly, de, dl, masks, bands: BandConfig | None, b
             out = poly.copy()
             found = {}
             for t in range(frames):
-                res = _run_windows(model, _stack_inputs(poly[t], de[t], dl[t], masks[t], model.multiple)[None], device, dtype)[0, :height, :width]
+                one = _stack_inputs(poly[t], de[t], dl[t], masks[t], model.multiple, None if guide is None else guide[t])
+                res = _run_windows(model, one[None], device, dtype)[0, :height, :width]
                 out[t][region[t]] = res[..., :3][region[t]]
                 if t in wanted:
                     planes = np.concatenate([np.full((height, width, 3), 255, np.uint8), np.zeros((height, width, 3), np.uint8)], axis=-1)
@@ -280,6 +310,8 @@ def _refine(model: MHFURefiner, poly, de, dl, masks, bands: BandConfig | None, b
             # gather each input on its own (the shelves are a fraction of the frames), then stack channels
             parts = [gather(poly, packing), gather(de, packing), gather(dl, packing)]
             parts += [[m[..., None] * np.uint8(255) for m in gather(masks[:, k].view(np.uint8), packing)] for k in range(masks.shape[1])]
+            if guide is not None:
+                parts.append([g[..., None] for g in gather(guide, packing)])
             shelves = [np.concatenate(group, axis=-1) for group in zip(*parts)]
             refined = []
             with cpu_autocast(device, bf16):

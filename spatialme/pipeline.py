@@ -301,13 +301,14 @@ class StereoPipeline:
         """Torch device for the learned parts (``config.device``, ``"auto"`` resolved)."""
         return resolve_device(self.config.device)
 
-    def _fuse(self, poly, de, dl, holes, de_holes, propagated, maps_for: Sequence[int] = ()) -> RefinedClip:
-        """The MHFU refiner on ``(T, ...)`` branches and masks (packed bands on a CPU, whole frames
-        on CUDA), keeping DL's propagated pixels; the maps of frames ``maps_for`` from the same pass."""
+    def _fuse(self, poly, de, dl, holes, de_holes, propagated, warped_disparity, maps_for: Sequence[int] = ()) -> RefinedClip:
+        """The MHFU refiner on ``(T, ...)`` branches, masks and the warp's disparity px (packed bands on a CPU,
+        whole frames on CUDA), keeping DL's propagated pixels; the maps of frames ``maps_for`` from the same pass."""
         from .fusion import keep_propagated, refine_frames
-
-        masks = np.stack([holes, de_holes], axis=1)  # (T, 2, H, W)
-        refined = refine_frames(self.refiner, poly, de, dl, masks, self.config.bands, maps=maps_for)
+        from .inpaint.inference import normalize_disparity
+        masks = np.stack([holes, de_holes], axis=1)  # (T, 2, H, W); the disparity if the refiner reads it:
+        guide = normalize_disparity(warped_disparity, holes) if self.refiner.disparity_input else None
+        refined = refine_frames(self.refiner, poly, de, dl, masks, self.config.bands, maps=maps_for, disparity=guide)
         return keep_propagated(refined, dl, propagated)
 
     def synthesize(
@@ -356,7 +357,7 @@ class StereoPipeline:
         right, maps = branches.outputs[which[0]], {}
         if variant == "full":
             o = branches.outputs
-            refined = self._fuse(o["poly"], o["de"], o["dl"], branches.warp.hole_mask, branches.de_hole_mask, branches.dl_propagated, maps_for)
+            refined = self._fuse(o["poly"], o["de"], o["dl"], branches.warp.hole_mask, branches.de_hole_mask, branches.dl_propagated, branches.warp.disparity, maps_for)
             right, maps = refined.right, refined.maps
         return StereoOutput(
             right=right,
@@ -385,7 +386,7 @@ class StereoPipeline:
             return {}
         if t in out.refiner:
             return out.refiner[t]
-        one = [a[t : t + 1] for a in (out.branches["poly"], out.branches["de"], out.branches["dl"], out.hole_mask, out.de_hole_mask, out.propagated)]
+        one = [a[t : t + 1] for a in (out.branches["poly"], out.branches["de"], out.branches["dl"], out.hole_mask, out.de_hole_mask, out.propagated, out.warped_disparity)]
         return self._fuse(*one, maps_for=[0]).maps[0]
 
     # ------------------------------------------------------------------ files
@@ -473,8 +474,7 @@ class StereoPipeline:
     def _synthesize_chunk(
         self, chunk: np.ndarray, disp: np.ndarray, variant: str, offset: int, keep: set[int], cuts: np.ndarray | None = None
     ) -> tuple[np.ndarray, list[StageFrame]]:
-        """Right view ``(T, H, W, 3) uint8`` of a chunk and its kept frames' stages; ``cuts``
-        ``(T,) bool`` are the chunk's scene cuts.
+        """Right view ``(T, H, W, 3) uint8`` of a chunk and its kept frames' stages (``cuts``: ``(T,) bool``).
 
         A frame beyond ``config.chunk_pixels`` (chunks then hold one frame) is synthesised in
         :func:`row_strips` of ``config.strip_pixels``, each strip with :data:`STRIP_MARGIN` rows

@@ -199,7 +199,8 @@ class MHFURefiner(
     Layout (``L = levels``, widths ``c_m = base_channels * (2 + m) // 2``, i.e. 16, 24,
     32, 40 with the defaults):
 
-    - input: ``[I_p, I_e, I_l, masks]``, ``9 + mask_channels`` channels;
+    - input: ``[I_p, I_e, I_l, masks]``, ``9 + mask_channels`` channels, and with
+      ``disparity_input`` one more: the warp's right-view disparity (see ``forward``);
     - encoder: a stem of two 3x3 convolutions at full resolution (``e_0``), then per level
       a stride-2 3x3 convolution and a 3x3 convolution (``e_1 .. e_L``; ``e_L`` is the
       bottleneck at ``1 / 2**L`` resolution);
@@ -227,6 +228,14 @@ class MHFURefiner(
             to a multiple of ``2**levels`` and cropped back.
         mask_channels: ``K``, number of hole masks given with the branches (>= 0). The
             pipeline passes 2: the holes of the plain warp and those of the DE re-warp.
+        disparity_input: also read the plain warp's right-view disparity, normalised per
+            frame to [0, 1] over its known pixels (0 in the holes), as the DL branch reads it
+            (:func:`spatialme.inpaint.inference.normalize_disparity`). The branches' errors
+            depend on the depth edge beside a hole: a sharp step (DE's re-warp is right, DL
+            bleeds little) or a soft ramp as a monocular model gives (DE's widened holes
+            cost it); the colours and masks alone do not tell the two apart. Its stem
+            weights start at zero (:meth:`with_disparity_input`), so a refiner widened from
+            trained weights starts out giving exactly their output.
 
     Example:
         >>> net = MHFURefiner(base_channels=8, levels=2)
@@ -236,7 +245,7 @@ class MHFURefiner(
         ((1, 3, 13, 21), (1, 1, 13, 21))
     """
 
-    def __init__(self, *, base_channels: int = 16, levels: int = 3, mask_channels: int = 2) -> None:
+    def __init__(self, *, base_channels: int = 16, levels: int = 3, mask_channels: int = 2, disparity_input: bool = False) -> None:
         super().__init__()
         for name, value, low, high in (
             ("base_channels", base_channels, 2, 1024),
@@ -244,13 +253,16 @@ class MHFURefiner(
             ("mask_channels", mask_channels, 0, 64),
         ):
             check_int(name, value, low, high)
+        if not isinstance(disparity_input, bool):
+            raise ValueError(f"disparity_input: expected a bool, got {disparity_input!r}")
         self.base_channels = base_channels
         self.levels = levels
         self.mask_channels = mask_channels
+        self.disparity_input = disparity_input
         widths = [base_channels * (2 + m) // 2 for m in range(levels + 1)]
         self.widths = tuple(widths)
 
-        self.stem = nn.Sequential(_conv(9 + mask_channels, widths[0]), _act(), _conv(widths[0], widths[0]), _act())
+        self.stem = nn.Sequential(_conv(self.in_channels, widths[0]), _act(), _conv(widths[0], widths[0]), _act())
         self.down = nn.ModuleList(
             nn.Sequential(_conv(widths[m], widths[m + 1], stride=2), _act(), _conv(widths[m + 1], widths[m + 1]), _act())
             for m in range(levels)
@@ -269,11 +281,31 @@ class MHFURefiner(
             last.bias[:3] = torch.tensor(_MASK_BIAS)
 
     @property
+    def in_channels(self) -> int:
+        """Input planes of the stem: 9 (three RGB branches), the masks, and the disparity if read."""
+        return 9 + self.mask_channels + int(self.disparity_input)
+
+    def with_disparity_input(self) -> "MHFURefiner":
+        """A copy that also reads the warp's disparity, giving exactly this refiner's output.
+
+        The new stem input's weights are zero, so the disparity has no effect until training
+        moves them; every other weight is this refiner's.
+        """
+        if self.disparity_input:
+            raise ValueError("disparity_input: this refiner already reads the disparity")
+        wider = MHFURefiner(base_channels=self.base_channels, levels=self.levels, mask_channels=self.mask_channels, disparity_input=True)
+        state = {k: v.detach().clone() for k, v in self.state_dict().items()}
+        stem = state["stem.0.weight"]
+        state["stem.0.weight"] = torch.cat([stem, stem.new_zeros(stem.shape[0], 1, *stem.shape[2:])], dim=1)
+        wider.load_state_dict(state)
+        return wider.to(stem.device)
+
+    @property
     def multiple(self) -> int:
         """Spatial size the network works on internally (``2**levels``)."""
         return 2**self.levels
 
-    def _check(self, poly: torch.Tensor, de: torch.Tensor, dl: torch.Tensor, masks: torch.Tensor) -> None:
+    def _check(self, poly: torch.Tensor, de: torch.Tensor, dl: torch.Tensor, masks: torch.Tensor, disparity: torch.Tensor | None) -> None:
         if not isinstance(poly, torch.Tensor) or poly.ndim != 4 or poly.shape[1] != 3:
             raise ValueError(f"poly: expected a tensor of shape (B, 3, H, W), got {getattr(poly, 'shape', type(poly))}")
         for name, value in (("de", de), ("dl", dl)):
@@ -283,8 +315,15 @@ class MHFURefiner(
         expected = (poly.shape[0], self.mask_channels, *poly.shape[2:])
         if not isinstance(masks, torch.Tensor) or tuple(masks.shape) != expected:
             raise ValueError(f"masks: expected shape {expected}, got {getattr(masks, 'shape', type(masks))}")
+        if not self.disparity_input:
+            if disparity is not None:
+                raise ValueError("disparity: this refiner does not read the disparity (disparity_input=False); pass None")
+            return
+        expected = (poly.shape[0], 1, *poly.shape[2:])
+        if not isinstance(disparity, torch.Tensor) or tuple(disparity.shape) != expected:
+            raise ValueError(f"disparity: expected shape {expected} (this refiner reads it), got {getattr(disparity, 'shape', type(disparity))}")
 
-    def forward(self, poly: torch.Tensor, de: torch.Tensor, dl: torch.Tensor, masks: torch.Tensor) -> RefinerOutput:
+    def forward(self, poly: torch.Tensor, de: torch.Tensor, dl: torch.Tensor, masks: torch.Tensor, disparity: torch.Tensor | None = None) -> RefinerOutput:
         """Predict the masks and content and fuse the branches.
 
         Args:
@@ -292,15 +331,18 @@ class MHFURefiner(
             de: ``(B, 3, H, W)`` DE branch ``I_e``.
             dl: ``(B, 3, H, W)`` DL branch ``I_l``.
             masks: ``(B, K, H, W)`` float 0/1 hole masks, 1 = hole (``K = mask_channels``).
+            disparity: ``(B, 1, H, W)`` the plain warp's right-view disparity normalised per
+                frame to [0, 1] (0 in the holes), with ``disparity_input`` only; else None.
 
         Returns:
             :class:`RefinerOutput` at the input size ``H x W`` (any size).
         """
-        self._check(poly, de, dl, masks)
+        self._check(poly, de, dl, masks, disparity)
         height, width = poly.shape[-2:]
         # Channels-last (NHWC) is oneDNN's fast layout for these narrow convolutions on CPU
         # (about 1.4x here); results are the same tensors, only the strides differ.
-        x = torch.cat([poly, de, dl, masks.to(poly.dtype)], dim=1)
+        planes = [poly, de, dl, masks.to(poly.dtype)] + ([disparity.to(poly.dtype)] if self.disparity_input else [])
+        x = torch.cat(planes, dim=1)
         pad_h, pad_w = -height % self.multiple, -width % self.multiple
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")

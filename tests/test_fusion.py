@@ -145,6 +145,46 @@ def test_the_two_looks_make_the_refiner_blind_to_turning_the_chunk_upside_down(m
     assert not np.array_equal(one, upright.right)
 
 
+def test_a_refiner_that_reads_the_disparity_gets_it_at_1_255_steps_on_both_paths():
+    """Exact values on whole frames (the disparity padded and turned like the branches), the
+    packed bands agree near the holes, and the disparity changes the refined pixels."""
+    net, poly, de, dl, masks = refiner_chunk(120, 181, 2, (slice(50, 80), slice(90, 96)))
+    wide = net.with_disparity_input()
+    with torch.no_grad():
+        wide.stem[0].weight[:, -1].normal_(0.0, 1.0, generator=torch.Generator().manual_seed(1))
+    rng = np.random.default_rng(4)
+    disparity = rng.random((2, 120, 181), dtype=np.float32)
+    whole = refine_frames(wide, poly, de, dl, masks, bands=None, bf16=False, disparity=disparity)
+    p = -(-FRAME_PAD // wide.multiple) * wide.multiple
+    edge = lambda a: np.pad(a, ((p, p), (p, p), (0, 0)), mode="edge")
+    t = lambda a: torch.from_numpy(edge(a).astype(np.float32) / 255).permute(2, 0, 1)[None]
+    region = refined_region(masks)
+    for f in range(2):
+        frame_masks = torch.from_numpy(edge(masks[f].transpose(1, 2, 0)).astype(np.float32)).permute(2, 0, 1)[None]
+        steps = np.round(disparity[f] * 255).astype(np.uint8)[..., None]  # what the network reads
+        image, _ = two_looks(wide, t(poly[f]), t(de[f]), t(dl[f]), frame_masks, t(steps))
+        by_hand = (image[0].permute(1, 2, 0).numpy()[p:-p, p:-p] * 255).round().clip(0, 255).astype(np.uint8)
+        np.testing.assert_array_equal(whole.right[f][region[f]], by_hand[region[f]])
+    packed = refine_frames(wide, poly, de, dl, masks, bands=BandConfig(band=16, margin=56, width=128, gap=56), bf16=False, disparity=disparity)
+    inner = region.copy()
+    inner[:, :56], inner[:, -56:], inner[:, :, :56], inner[:, :, -56:] = False, False, False, False
+    assert inner.sum() > 20 and np.abs(packed.right[inner].astype(int) - whole.right[inner].astype(int)).max() <= 1
+    flat = refine_frames(wide, poly, de, dl, masks, bands=None, bf16=False, disparity=np.zeros_like(disparity))
+    assert (flat.right[region] != whole.right[region]).any()
+    same = np.round(disparity * 255) / 255  # already on the steps: the same picture
+    np.testing.assert_array_equal(refine_frames(wide, poly, de, dl, masks, bands=None, bf16=False, disparity=same.astype(np.float32)).right, whole.right)
+    with pytest.raises(ValueError, match="reads the warp's disparity"):
+        refine_frames(wide, poly, de, dl, masks)
+    with pytest.raises(ValueError, match=r"disparity: expected shape \(2, 120, 181\)"):
+        refine_frames(wide, poly, de, dl, masks, disparity=disparity[:, :60])
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        refine_frames(wide, poly, de, dl, masks, disparity=disparity * 40)
+    with pytest.raises(ValueError, match="dtype"):
+        refine_frames(wide, poly, de, dl, masks, disparity=(disparity * 255).astype(np.uint8))
+    with pytest.raises(ValueError, match="does not read"):
+        refine_frames(net, poly, de, dl, masks, disparity=disparity)
+
+
 def _refuse(poly, de, dl, maps):
     """Eqs. 1-3 on the uint8 branches with the returned (quantised) maps -> (H, W, 3) float 0-255."""
     t = lambda a: torch.from_numpy(a.astype(np.float32) / 255).permute(2, 0, 1)[None]

@@ -156,6 +156,38 @@ def test_full_variant_reports_refiner_maps(tiny_weights):
         np.testing.assert_array_equal(pipe.refiner_maps(kept, 1)[k], maps[k])
 
 
+def test_full_variant_gives_a_disparity_reading_refiner_the_warps_disparity(tiny_weights, tmp_path):
+    """The refiner that reads the disparity gets the plain warp's, normalised per frame as the DL
+    branch reads it; the maps asked for afterwards come from the same inputs."""
+    import shutil
+
+    import torch
+
+    from spatialme.fusion import keep_propagated, refine_frames
+    from spatialme.inpaint.inference import normalize_disparity
+    from spatialme.refiner import MHFURefiner
+
+    shutil.copytree(tiny_weights / "inpainter", tmp_path / "inpainter")
+    from test_refiner import perturbed
+
+    wide = perturbed(MHFURefiner.from_pretrained(tiny_weights / "refiner").with_disparity_input(), scale=1.0)  # masks that vary
+    wide.save_pretrained(tmp_path / "refiner")
+    left, disp = layered(t=2, h=32, w=48)
+    pipe = StereoPipeline.from_pretrained(tmp_path, device="cpu")
+    out = pipe.synthesize(left, disp, variant="full", maps_for=[0])
+    assert pipe.refiner.disparity_input
+    masks = np.stack([out.hole_mask, out.de_hole_mask], axis=1)
+    guide = normalize_disparity(out.warped_disparity, out.hole_mask)
+    b = out.branches
+    expected = keep_propagated(refine_frames(pipe.refiner, b["poly"], b["de"], b["dl"], masks, pipe.config.bands, disparity=guide), b["dl"], out.propagated)
+    np.testing.assert_array_equal(out.right, expected.right)
+    blind = refine_frames(pipe.refiner, b["poly"], b["de"], b["dl"], masks, pipe.config.bands, disparity=np.zeros_like(guide))
+    assert not np.array_equal(blind.right, expected.right)  # the disparity it got made a difference
+    for k in ("m1", "m2", "m3", "c"):
+        np.testing.assert_array_equal(pipe.refiner_maps(out, 0)[k], out.refiner[0][k])
+    assert pipe.refiner_maps(out, 1)["m1"].shape == (32, 48)
+
+
 def test_full_variant_keeps_the_pixels_neighbouring_frames_saw(tiny_weights):
     """Hole pixels the DL branch copied from a neighbouring frame stay DL's, and the maps say so
     (those of the pass and those asked for afterwards alike)."""

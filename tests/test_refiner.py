@@ -179,6 +179,43 @@ def test_batch_items_are_independent():
     torch.testing.assert_close(both[1:2], one)
 
 
+def test_disparity_input_starts_as_the_refiner_it_widens_then_reads_the_disparity():
+    net = perturbed(MHFURefiner(base_channels=8, levels=2)).eval()
+    wide = net.with_disparity_input()
+    assert wide.disparity_input and wide.in_channels == net.in_channels + 1 == 12
+    poly, de, dl, masks = branches(2, 24, 40)
+    g = torch.Generator().manual_seed(5)
+    near, far = torch.rand(2, 1, 24, 40, generator=g), torch.zeros(2, 1, 24, 40)
+    with torch.no_grad():
+        before = net(poly, de, dl, masks).image
+        torch.testing.assert_close(wide(poly, de, dl, masks, near).image, before, rtol=0, atol=0)  # zero weights: no effect yet
+    wide.train()
+    loss = wide(poly, de, dl, masks, near).image.square().mean()
+    loss.backward()
+    assert wide.stem[0].weight.grad[:, -1].abs().sum() > 0  # training can move the new weights
+    with torch.no_grad():
+        wide.stem[0].weight[:, -1].normal_(0.0, 3.0, generator=g)
+        changed = wide(poly, de, dl, masks, near).m1 - wide(poly, de, dl, masks, far).m1
+        assert changed.abs().max() > 1e-3  # the masks now depend on the disparity
+    with pytest.raises(ValueError, match="already reads"):
+        wide.with_disparity_input()
+
+
+def test_disparity_is_checked_against_the_config():
+    net = MHFURefiner(base_channels=8, levels=2)
+    wide = MHFURefiner(base_channels=8, levels=2, disparity_input=True)
+    poly, de, dl, masks = branches(1, 16, 16)
+    disparity = torch.rand(1, 1, 16, 16)
+    with pytest.raises(ValueError, match="does not read the disparity"):
+        net(poly, de, dl, masks, disparity)
+    with pytest.raises(ValueError, match=r"disparity: expected shape \(1, 1, 16, 16\)"):
+        wide(poly, de, dl, masks)
+    with pytest.raises(ValueError, match="disparity: expected shape"):
+        wide(poly, de, dl, masks, disparity[..., :8])
+    with pytest.raises(ValueError, match="disparity_input"):
+        MHFURefiner(disparity_input=1)
+
+
 # --- save / load ---------------------------------------------------------------------
 
 
@@ -186,7 +223,7 @@ def test_save_pretrained_round_trip(tmp_path):
     net = perturbed(MHFURefiner(base_channels=8, levels=2, mask_channels=2)).eval()
     net.save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").is_file()
-    assert json.loads((tmp_path / "config.json").read_text()) == {"base_channels": 8, "levels": 2, "mask_channels": 2}
+    assert json.loads((tmp_path / "config.json").read_text()) == {"base_channels": 8, "levels": 2, "mask_channels": 2, "disparity_input": False}
     loaded = MHFURefiner.from_pretrained(tmp_path)
     assert (loaded.base_channels, loaded.levels, loaded.mask_channels) == (8, 2, 2)
     assert not loaded.training
@@ -195,6 +232,10 @@ def test_save_pretrained_round_trip(tmp_path):
         torch.testing.assert_close(loaded(*inputs).image, net(*inputs).image, rtol=0, atol=0)
     for key, value in net.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key
+    wide = net.with_disparity_input()
+    wide.save_pretrained(tmp_path / "wide")
+    assert json.loads((tmp_path / "wide" / "config.json").read_text())["disparity_input"] is True
+    assert MHFURefiner.from_pretrained(tmp_path / "wide").in_channels == 12
 
 
 # --- inference on packed bands ---------------------------------------------------------

@@ -1,4 +1,5 @@
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -235,6 +236,57 @@ def test_reseeded_run_resumes_with_the_new_weights_and_the_old_optimiser(tmp_pat
     with pytest.raises(ValueError, match="weights"):
         reseed_checkpoint(tmp_path / "a" / "ckpt.pt", GatedInpainter(base_channels=4, levels=2), tmp_path / "c")
     assert not (tmp_path / "c").exists()
+
+
+def test_a_refiner_run_widened_to_read_the_disparity_resumes_from_the_same_output(tmp_path, capsys):
+    """widen_checkpoint: same step, log and Adam moments (zero for the new input), a run config
+    that reads the disparity; the resumed run trains it and its final weights read it."""
+    from spatialme.cli import main
+    from spatialme.refiner import MHFURefiner
+    from spatialme.training.checkpoint import widen_checkpoint
+
+    inpainter = train(tiny("inpainter", tmp_path / "inp"))
+    train(tiny("refiner", tmp_path / "ref", inpainter=str(inpainter), adversarial=False))
+    source = torch.load(tmp_path / "ref" / "ckpt.pt", weights_only=False)
+    narrow = MHFURefiner(base_channels=8, levels=2)
+    narrow.load_state_dict(source["model"])
+    assert widen_checkpoint(tmp_path / "ref" / "ckpt.pt", narrow, tmp_path / "wide") == 2
+    state = torch.load(tmp_path / "wide" / "ckpt.pt", weights_only=False)
+    stem = source["optim"]["state"][0]["exp_avg"]
+    assert state["optim"]["state"][0]["exp_avg"].shape == (8, 12, 3, 3)
+    assert torch.equal(state["optim"]["state"][0]["exp_avg"][:, :11], stem) and not state["optim"]["state"][0]["exp_avg_sq"][:, 11].any()
+    assert json.loads((tmp_path / "wide" / "config.json").read_text())["model"]["disparity_input"] is True
+    wide_model = {"base_channels": 8, "levels": 2, "disparity_input": True}
+    final = train(tiny("refiner", tmp_path / "wide", inpainter=str(inpainter), adversarial=False, steps=3, model=wide_model))
+    assert [r["step"] for r in csv.DictReader((tmp_path / "wide" / "log.csv").open())] == ["1", "2", "3"]
+    trained = MHFURefiner.from_pretrained(str(final))
+    assert trained.disparity_input and trained.stem[0].weight[:, -1].abs().sum() > 0  # one step moved the new weights
+    with pytest.raises(ValueError, match="already holds"):
+        widen_checkpoint(tmp_path / "ref" / "ckpt.pt", narrow, tmp_path / "wide")
+    with pytest.raises(ValueError, match="already reads"):
+        widen_checkpoint(tmp_path / "ref" / "ckpt.pt", trained, tmp_path / "other")
+    assert not (tmp_path / "other").exists()
+    assert main(["train", "inpainter", "-o", str(tmp_path / "x"), "--disparity-input"]) == 2
+    assert "--disparity-input: only the refiner stage" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_the_refiner_step_gives_a_disparity_reader_the_pool_disparity_at_1_255_steps():
+    from spatialme.losses import LossConfig
+    from spatialme.refiner import MHFURefiner
+    from spatialme.training.checkpoint import Networks
+    from spatialme.training.loop import _refiner_step
+
+    torch.manual_seed(0)
+    model = MHFURefiner(base_channels=8, levels=2, disparity_input=True)
+    batch = {k: torch.rand(2, 3, 32, 32) for k in ("poly", "de", "dl", "right")}
+    batch["hole"] = torch.zeros(2, 1, 32, 32)
+    batch["hole"][:, :, 8:20, 10:14] = 1
+    batch["de_hole"] = batch["hole"].roll(2, dims=3)
+    batch["disparity"] = torch.rand(2, 1, 32, 32)
+    _, row = _refiner_step(Networks(model, torch.optim.Adam(model.parameters())), batch, LossConfig())
+    steps = torch.round(batch["disparity"] * 255) / 255
+    out = model(batch["poly"], batch["de"], batch["dl"], torch.cat([batch["hole"], batch["de_hole"]], 1), steps).image
+    assert row["content"] == pytest.approx(((1 + 9 * batch["hole"]) * (out - batch["right"]).abs()).mean().item(), rel=1e-6)
 
 
 def test_refiner_step_scores_the_crop_or_the_view_inference_shows():

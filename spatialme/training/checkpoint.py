@@ -8,6 +8,7 @@ state}``) and, when the refiner trains against a critic, ``disc`` and ``disc_opt
 from __future__ import annotations
 
 import csv
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from torch import nn
 
 from ..io import atomic_write
 
-__all__ = ["Networks", "save_checkpoint", "restore_checkpoint", "reseed_checkpoint", "CsvLog"]
+__all__ = ["Networks", "save_checkpoint", "restore_checkpoint", "reseed_checkpoint", "widen_checkpoint", "CsvLog"]
 
 log = logging.getLogger("spatialme")
 
@@ -113,3 +114,44 @@ class CsvLog:
     def write(self, row: dict) -> None:
         with self.path.open("a", newline="") as fh:
             csv.writer(fh).writerow([row.get(f, "") for f in self.fields])
+
+
+def widen_checkpoint(source: Path, weights: nn.Module, out: Path) -> int:
+    """Start a run folder whose refiner also reads the disparity, from a trained refiner's run.
+
+    Like :func:`reseed_checkpoint`, for a network one input wider: ``weights`` (an
+    :class:`~spatialme.refiner.MHFURefiner` without ``disparity_input``) is widened by
+    ``with_disparity_input`` (zero weights for the new input: the run starts from exactly its
+    output); the step, RNG states and Adam moments are ``source``'s, the moments of the new
+    input's weights zero. Writes ``out/ckpt.pt``, and ``config.json`` (its ``model`` gains
+    ``disparity_input``) and ``log.csv`` when ``source``'s folder has them.
+
+    Returns:
+        The checkpoint's step.
+    """
+    out = Path(out)
+    if (out / "ckpt.pt").exists():
+        raise ValueError(f"out: {out} already holds a checkpoint; resume it instead")
+    if not callable(getattr(weights, "with_disparity_input", None)):
+        raise ValueError(f"weights: expected an MHFURefiner, got {type(weights).__name__}")
+    wider = weights.with_disparity_input()
+    state = torch.load(source, map_location="cpu", weights_only=False)
+    names = [name for name, _ in wider.named_parameters()]
+    if len(names) != len(state["optim"]["param_groups"][0]["params"]):
+        raise ValueError(f"source: its optimiser holds other parameters than {type(weights).__name__}'s")
+    stem = names.index("stem.0.weight")
+    for key, value in state["optim"]["state"][stem].items():
+        if torch.is_tensor(value) and value.ndim == 4:  # Adam's moments: no history for the new input
+            state["optim"]["state"][stem][key] = torch.cat([value, value.new_zeros(value.shape[0], 1, *value.shape[2:])], dim=1)
+    state["model"] = {k: v.detach().cpu().clone() for k, v in wider.state_dict().items()}
+    out.mkdir(parents=True, exist_ok=True)
+    config_path = Path(source).parent / "config.json"
+    if config_path.exists():
+        config = json.loads(config_path.read_text())
+        config["model"] = {**config.get("model", {}), "disparity_input": True}
+        (out / "config.json").write_text(json.dumps(config, indent=2))
+    if (Path(source).parent / "log.csv").exists():
+        (out / "log.csv").write_bytes((Path(source).parent / "log.csv").read_bytes())
+    with atomic_write(out / "ckpt.pt") as tmp:
+        torch.save(state, tmp)
+    return int(state["step"])

@@ -61,7 +61,9 @@ def _refiner_step(nets: Networks, batch: dict[str, torch.Tensor], loss_cfg: Loss
     (:func:`spatialme.fusion.compose_refined`: the refined pixels near the holes, Poly
     elsewhere); otherwise the fused view on the whole crop (``TrainConfig.refiner_loss``)."""
     masks = torch.cat([batch["hole"], batch["de_hole"]], dim=1)
-    result = nets.model(batch["poly"], batch["de"], batch["dl"], masks)
+    # the disparity at the 1/255 steps inference gives it (spatialme.fusion packs it as uint8)
+    disparity = torch.round(batch["disparity"] * 255.0) / 255.0 if nets.model.disparity_input else None
+    result = nets.model(batch["poly"], batch["de"], batch["dl"], masks, disparity)
     image = compose_refined(result.image, batch["poly"], batch["hole"]) if shown else result.image
     disc, row = nets.disc, {}
     if disc is not None:
