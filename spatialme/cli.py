@@ -104,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--max-disparity", type=float, default=10.0, help="nearest synthetic object's disparity, px (default 10)")
     ev.add_argument("--synthetic-disparity", default="both", choices=("exact", "estimated", "both"),
                     help="warp synthetic scenes with their exact disparity, an estimated-like one (edges blurred as a monocular estimate's), or both (default)")
+    ev.add_argument("--edge-grow", type=int, default=0, help="estimated-like disparity: grow the nearer side of every edge by this many px before the blur (0-16; a boundary off as a monocular estimate's often is; default 0)")
     ev.add_argument("--edge-blur", type=float, default=1.0, help="edge blur of the estimated-like disparity: Gaussian sigma px at 256 px wide (default 1)")
     ev.add_argument("--seed", type=int, default=10000, help="first synthetic scene's seed (default 10000, away from training seeds)")
     ev.add_argument("--max-side", type=int, help="shrink stereo clips so each view's longer side is at most this, px")
@@ -356,11 +357,11 @@ def _eval(args: argparse.Namespace) -> int:
     sweep = None
     if args.sweep:
         sweep = SweepConfig(**{k: v for k, v in {"pcts": args.sweep_pcts, "sizes": args.sweep_sizes}.items() if v},
-                            scenes=args.scenes, frames=args.sweep_frames, seed=args.seed, edge_blur=args.edge_blur)
+                            scenes=args.scenes, frames=args.sweep_frames, seed=args.seed, edge_blur=args.edge_blur, edge_grow=args.edge_grow)
     request = EvalRequest(
         config=EvalConfig(variants=args.variants, baselines=args.baselines, every=args.every, max_frames=args.max_frames),
         synthetic=args.synthetic, synthetic_disparity=args.synthetic_disparity, height=args.height, width=args.width,
-        frames=args.frames, max_disparity=args.max_disparity, edge_blur=args.edge_blur, seed=args.seed,
+        frames=args.frames, max_disparity=args.max_disparity, edge_blur=args.edge_blur, edge_grow=args.edge_grow, seed=args.seed,
         textures=args.textures, sweep=sweep, pairs=tuple(tuple(p) for p in args.pair), motorcycle=args.motorcycle,
         stereo=tuple(args.stereo), max_side=args.max_side, cache=args.cache,
     )

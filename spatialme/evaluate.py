@@ -393,6 +393,7 @@ def evaluate_synthetic(
     seed: int = 0,
     config: EvalConfig | None = None,
     edge_blur: float = 0.0,
+    edge_grow: int = 0,
 ) -> EvalResult:
     """Score the methods on seeded synthetic scenes with exact ground truth.
 
@@ -410,11 +411,14 @@ def evaluate_synthetic(
             exact one: its edges softened by :func:`spatialme.data.degrade.soften_edges`
             (``edge_blur`` px at 256 px wide), as a monocular depth estimate's are; the
             true right view stays the ground truth. 0 = the exact disparity.
+        edge_grow: with ``edge_blur``, first grow the nearer side of every edge by this many
+            px (0-16): a boundary off by that much, as a monocular estimate's often is.
 
     Returns:
         :class:`EvalResult`, the mean over scenes (:func:`aggregate`).
     """
     check_range("edge_blur", edge_blur, 0.0, 64.0)
+    check_int("edge_grow", edge_grow, 0, 16)
     check_int("n_scenes", n_scenes, 1)
     check_int("seed", seed, 0)
     config = EvalConfig(disparity_source="given") if config is None else config
@@ -423,7 +427,7 @@ def evaluate_synthetic(
         scene = render_scene(textures, scene_config, seed + i)
         given = None
         if config.disparity_source == "given":
-            given = soften_edges(scene.disparity, edge_blur) if edge_blur > 0 else scene.disparity
+            given = soften_edges(scene.disparity, edge_blur, edge_grow) if edge_blur > 0 else scene.disparity
         results.append(evaluate_clip(pipe, scene.left, scene.right, given, config))
     return aggregate(results)
 

@@ -48,6 +48,8 @@ class SweepConfig:
         frames: frames per scene (2 or more for the temporal column).
         seed: first scene seed (away from training seeds).
         edge_blur: the estimated-like disparity's blur, px at 256 px wide.
+        edge_grow: the estimated-like disparity's nearer side grown by this many px before the
+            blur (0-16; a monocular estimate's boundary off by that much, :func:`soften_edges`).
         shapes: silhouettes of the scenes (:data:`spatialme.data.synthetic.SHAPES`).
     """
 
@@ -58,6 +60,7 @@ class SweepConfig:
     frames: int = 3
     seed: int = 10000
     edge_blur: float = 1.0
+    edge_grow: int = 0
     shapes: str = "varied"
 
     def __post_init__(self) -> None:
@@ -69,6 +72,7 @@ class SweepConfig:
             raise ValueError(f"disparities: expected 'exact' and/or 'estimated', got {self.disparities!r}")
         for name, low in (("scenes", 1), ("frames", 1), ("seed", 0)):
             check_int(name, getattr(self, name), low)
+        check_int("edge_grow", self.edge_grow, 0, 16)
 
 
 @dataclass
@@ -142,7 +146,7 @@ def run_sweep(pipe: StereoPipeline, textures: list[np.ndarray], sweep: SweepConf
             for kind in sweep.disparities:
                 results, widths = [], []
                 for scene in scenes:
-                    disp = soften_edges(scene.disparity, sweep.edge_blur) if kind == "estimated" else scene.disparity
+                    disp = soften_edges(scene.disparity, sweep.edge_blur, sweep.edge_grow) if kind == "estimated" else scene.disparity
                     widths.append(hole_run_widths(forward_warp(scene.left, disp, pipe.config.warp).hole_mask))
                     results.append(evaluate_clip(pipe, scene.left, scene.right, disp, base))
                 runs = np.concatenate(widths)

@@ -48,6 +48,7 @@ def test_request_runs_synthetic_sweep_and_pair_into_one_report(pipe, tmp_path):
     ({}, "^eval: nothing to evaluate"),
     ({"synthetic": 0}, "^synthetic: expected a positive number"),
     ({"synthetic": 1, "synthetic_disparity": "rough"}, "^synthetic_disparity: expected one of exact, estimated, both"),
+    ({"synthetic": 1, "edge_grow": 20}, r"^edge_grow: expected an integer in \[0, 16\]"),
 ])
 def test_bad_requests_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):

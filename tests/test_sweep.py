@@ -32,7 +32,8 @@ def test_hole_run_widths_are_exact():
 
 
 def test_sweep_config_errors():
-    for kwargs, match in (({"pcts": ()}, "pcts"), ({"sizes": ((10, 10),)}, "sizes"), ({"disparities": ("soft",)}, "disparities"), ({"scenes": 0}, "scenes")):
+    for kwargs, match in (({"pcts": ()}, "pcts"), ({"sizes": ((10, 10),)}, "sizes"), ({"disparities": ("soft",)}, "disparities"), ({"scenes": 0}, "scenes"),
+                          ({"edge_grow": -1}, "edge_grow"), ({"edge_grow": 17}, "edge_grow"), ({"edge_grow": 1.5}, "edge_grow")):
         with pytest.raises(ValueError, match=match):
             SweepConfig(**kwargs)
 
@@ -60,6 +61,23 @@ def test_sweep_rows_cover_the_conditions_with_growing_holes(small_sweep):
         block = [line.split("|")[6:-1] for line in lines[2 + 3 * k : 5 + 3 * k]]
         for col in range(4):
             assert sum("**" in cells[col] for cells in block) == 1
+
+
+def test_edge_grow_moves_the_estimated_boundary_and_leaves_the_exact_rows(small_sweep):
+    """A grown boundary (the nearer side dilated before the blur) changes the estimated-like rows only."""
+    from spatialme.data.degrade import soften_edges
+    from spatialme.data.synthetic import render_scene
+
+    pipe = StereoPipeline.from_pretrained()
+    sweep = SweepConfig(pcts=(2.0, 8.0), sizes=((144, 256),), scenes=1, frames=2, edge_grow=2)
+    grown = run_sweep(pipe, load_textures(), sweep, EvalConfig(variants=("poly", "dl"), disparity_source="given"))
+    for plain, row in zip(small_sweep, grown):
+        same = row.result.rows["poly"]["PSNR"] == plain.result.rows["poly"]["PSNR"]
+        assert same == (row.disparity == "exact"), (row.pct, row.disparity)
+    scene = render_scene(load_textures(), scene_config(144, 256, 8.0, 2, sweep.shapes), sweep.seed)
+    near = scene.disparity > scene.disparity.min() + 1  # the objects
+    fat = soften_edges(scene.disparity, 0.0, 2) > scene.disparity.min() + 1
+    assert fat.sum() > near.sum() and (fat | near).sum() == fat.sum()  # the nearer side grew outwards
 
 
 def test_evaluate_pair_on_the_motorcycle_scores_only_trusted_pixels():
@@ -91,9 +109,10 @@ def test_cli_sweep_and_pair(tmp_path):
     cv2.imwrite(str(tmp_path / "r.png"), np.roll(left, -3, axis=1))
     np.save(tmp_path / "d.npy", np.full((48, 80), 3.0, np.float32))
     out = tmp_path / "scores.json"
-    res = run_cli("eval", "--sweep", "--sweep-sizes", "160x96", "--sweep-pcts", "3", "--scenes", "1", "--sweep-frames", "2",
+    res = run_cli("eval", "--sweep", "--sweep-sizes", "160x96", "--sweep-pcts", "3", "--scenes", "1", "--sweep-frames", "2", "--edge-grow", "2",
                   "--variants", "poly", "--pair", "l.png", "r.png", "d.npy", "--json", str(out), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
+    assert "estimated-like = edges nearer side grown 2 px, then blurred sigma 1 px at 256 px wide" in res.stdout
     assert "| 160x96 | 3 % | exact |" in res.stdout and "| 160x96 | 3 % | estimated |" in res.stdout
     assert "pair l: 80x48, true disparity 3-3 px" in res.stdout
     data = json.loads(out.read_text())
