@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=640, help="frame width px (height = width * 9 / 16)")
     parser.add_argument("--pct", type=float, default=2.0, help="nearest disparity, %% of the width")
     parser.add_argument("--disparity", choices=("exact", "estimated"), default="estimated")
+    parser.add_argument("--edge-grow", type=int, default=0, help="estimated: the nearer side grown this many px before the blur (the sweep's --edge-grow)")
     parser.add_argument("--seed", type=int, default=10000, help="first scene seed (the sweep's --seed)")
     parser.add_argument("--scenes", type=int, default=2)
     parser.add_argument("--frames", type=int, default=3)
@@ -53,7 +54,7 @@ def main() -> None:
     scene_cfg = scene_config(height, width, args.pct, args.frames, sweep.shapes)
     for i in range(args.scenes):
         scene = render_scene(textures, scene_cfg, args.seed + i)
-        disp = soften_edges(scene.disparity, sweep.edge_blur) if args.disparity == "estimated" else scene.disparity
+        disp = soften_edges(scene.disparity, sweep.edge_blur, args.edge_grow) if args.disparity == "estimated" else scene.disparity
         out = pipe.synthesize(scene.left, disp, "full", maps_for=[0])
         holes = out.hole_mask[0] & ~out.propagated[0]
         maps = out.refiner[0]
