@@ -92,10 +92,22 @@ def reseed_checkpoint(source: Path, weights: nn.Module, out: Path) -> int:
     if set(model) != set(state["model"]) or any(model[k].shape != state["model"][k].shape for k in model):
         raise ValueError(f"weights: their parameters differ from the checkpoint {source}'s")
     state["model"] = {k: v.detach().cpu().clone() for k, v in model.items()}
+    return _write_run(state, Path(source), out)
+
+
+def _write_run(state: dict, source: Path, out: Path, model_config: dict | None = None) -> int:
+    """Write ``state`` as ``out/ckpt.pt`` beside copies of ``source``'s ``config.json`` (its
+    ``model`` updated with ``model_config``) and ``log.csv`` where they exist; returns the step."""
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("config.json", "log.csv"):
-        if (Path(source).parent / name).exists():
-            (out / name).write_bytes((Path(source).parent / name).read_bytes())
+    config_path, log_path = source.parent / "config.json", source.parent / "log.csv"
+    if config_path.exists() and model_config:
+        config = json.loads(config_path.read_text())
+        config["model"] = {**config.get("model", {}), **model_config}
+        (out / "config.json").write_text(json.dumps(config, indent=2))
+    elif config_path.exists():
+        (out / "config.json").write_bytes(config_path.read_bytes())
+    if log_path.exists():
+        (out / "log.csv").write_bytes(log_path.read_bytes())
     with atomic_write(out / "ckpt.pt") as tmp:
         torch.save(state, tmp)
     return int(state["step"])
@@ -144,14 +156,4 @@ def widen_checkpoint(source: Path, weights: nn.Module, out: Path) -> int:
         if torch.is_tensor(value) and value.ndim == 4:  # Adam's moments: no history for the new input
             state["optim"]["state"][stem][key] = torch.cat([value, value.new_zeros(value.shape[0], 1, *value.shape[2:])], dim=1)
     state["model"] = {k: v.detach().cpu().clone() for k, v in wider.state_dict().items()}
-    out.mkdir(parents=True, exist_ok=True)
-    config_path = Path(source).parent / "config.json"
-    if config_path.exists():
-        config = json.loads(config_path.read_text())
-        config["model"] = {**config.get("model", {}), "disparity_input": True}
-        (out / "config.json").write_text(json.dumps(config, indent=2))
-    if (Path(source).parent / "log.csv").exists():
-        (out / "log.csv").write_bytes((Path(source).parent / "log.csv").read_bytes())
-    with atomic_write(out / "ckpt.pt") as tmp:
-        torch.save(state, tmp)
-    return int(state["step"])
+    return _write_run(state, Path(source), out, {"disparity_input": True})
